@@ -1,0 +1,4 @@
+"""python -m extractor: the same CLI as `pubmed-evidence`."""
+from extractor.cli import main
+
+main()

@@ -1,0 +1,330 @@
+"""SQLite shape and idempotent saves.
+
+The whole shape (tables, indexes, FTS, views) is module data applied by
+`ensure_shape(db)`, so every entry point (ingest, fetch, report) opens the same
+database the same way. Each batch of articles is written in one transaction: an
+article's rows (article, sections, trial, measurements, raw record) land together or
+not at all, and re-saving an article replaces them with identical rows.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+from . import __version__
+from .errors import StoreError
+from .models import Article, Measurement, Trial
+
+DEFAULT_DB = "evidence.db"
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS articles (
+    pmid TEXT PRIMARY KEY,
+    doi TEXT,
+    pmcid TEXT,
+    title TEXT NOT NULL DEFAULT '',
+    journal TEXT,
+    year INTEGER,
+    language TEXT NOT NULL DEFAULT '[]',          -- JSON list
+    publication_types TEXT NOT NULL DEFAULT '[]', -- JSON list of {ui, name}
+    mesh TEXT NOT NULL DEFAULT '[]',              -- JSON list of {ui, descriptor, major, qualifiers}
+    keywords TEXT NOT NULL DEFAULT '[]',          -- JSON list
+    registry_ids TEXT NOT NULL DEFAULT '[]',      -- JSON list (DataBankList)
+    abstract TEXT NOT NULL DEFAULT '',
+    is_rct INTEGER NOT NULL DEFAULT 0,
+    source TEXT
+);
+CREATE TABLE IF NOT EXISTS sections (
+    pmid TEXT NOT NULL REFERENCES articles(pmid) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    label TEXT,
+    category TEXT,
+    text TEXT NOT NULL,
+    "offset" INTEGER NOT NULL,
+    PRIMARY KEY (pmid, idx)
+);
+CREATE TABLE IF NOT EXISTS trials (
+    pmid TEXT PRIMARY KEY REFERENCES articles(pmid) ON DELETE CASCADE,
+    registration TEXT NOT NULL DEFAULT '[]',      -- JSON list
+    phase TEXT,
+    n_randomized INTEGER,
+    arms TEXT NOT NULL DEFAULT '[]',              -- JSON list, experimental first
+    allocation_ratio TEXT
+);
+CREATE TABLE IF NOT EXISTS measurements (
+    pmid TEXT NOT NULL REFERENCES articles(pmid) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    arm TEXT,
+    comparison TEXT,                              -- JSON [experimental, reference] or NULL
+    population TEXT,
+    value REAL NOT NULL,
+    unit TEXT,
+    ci_low REAL,
+    ci_high REAL,
+    ci_level REAL,
+    p_value TEXT,
+    timepoint TEXT,
+    n INTEGER,
+    n_total INTEGER,
+    evidence TEXT NOT NULL,
+    section TEXT,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL,
+    log_value REAL,
+    se REAL,
+    flags TEXT NOT NULL DEFAULT '[]',             -- JSON list of consistency flags
+    extractor_version TEXT NOT NULL,
+    PRIMARY KEY (pmid, idx)
+);
+CREATE TABLE IF NOT EXISTS raw_records (
+    pmid TEXT PRIMARY KEY,
+    xml BLOB NOT NULL,                            -- zlib-compressed <PubmedArticle> element
+    sha1 TEXT NOT NULL,                           -- of the uncompressed XML
+    source TEXT,
+    fetched_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ingest_log (
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    articles INTEGER NOT NULL DEFAULT 0,
+    measurements INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT,
+    finished_at TEXT,
+    PRIMARY KEY (name, sha256)
+);
+CREATE INDEX IF NOT EXISTS measurements_kind_endpoint ON measurements(kind, endpoint);
+CREATE INDEX IF NOT EXISTS articles_year ON articles(year);
+CREATE INDEX IF NOT EXISTS articles_doi ON articles(doi);
+CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
+    title, abstract, content='articles', content_rowid='rowid'
+);
+CREATE TRIGGER IF NOT EXISTS articles_ai AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts(rowid, title, abstract) VALUES (new.rowid, new.title, new.abstract);
+END;
+CREATE TRIGGER IF NOT EXISTS articles_ad AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_fts(articles_fts, rowid, title, abstract)
+        VALUES ('delete', old.rowid, old.title, old.abstract);
+END;
+CREATE TRIGGER IF NOT EXISTS articles_au AFTER UPDATE ON articles BEGIN
+    INSERT INTO articles_fts(articles_fts, rowid, title, abstract)
+        VALUES ('delete', old.rowid, old.title, old.abstract);
+    INSERT INTO articles_fts(rowid, title, abstract) VALUES (new.rowid, new.title, new.abstract);
+END;
+"""
+
+# Views are (name, SELECT) pairs, dropped and re-created by ensure_shape so a changed
+# definition reaches old databases. report.py adds evidence_table and meta_input here.
+VIEWS: dict[str, str] = {
+    "evidence": """
+SELECT m.pmid, a.title, a.journal, a.year, m.kind, m.endpoint, m.arm, m.comparison,
+       m.population, m.value, m.unit, m.ci_low, m.ci_high, m.ci_level, m.p_value,
+       m.timepoint, m.n, m.n_total, m.evidence, m.section, m.start, m."end",
+       m.log_value, m.se, m.flags, m.extractor_version
+FROM measurements m JOIN articles a ON a.pmid = m.pmid
+""",
+}
+
+MEASUREMENT_COLUMNS = (
+    "kind", "endpoint", "arm", "comparison", "population", "value", "unit", "ci_low",
+    "ci_high", "ci_level", "p_value", "timepoint", "n", "n_total", "evidence", "section",
+    "start", "end", "log_value", "se", "flags",
+)
+
+
+@dataclass
+class Record:
+    """Everything stored for one article, written together."""
+
+    article: Article
+    trial: Trial
+    measurements: Sequence[Measurement]
+    xml: bytes | None = None
+    source: str | None = None
+    is_rct: bool = False
+
+
+def open_db(path: str | Path = DEFAULT_DB) -> sqlite_utils.Database:
+    """Open (creating if needed) a database with the full shape applied, in WAL mode."""
+    conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
+    db = sqlite_utils.Database(conn)
+    conn.execute("PRAGMA foreign_keys = ON")
+    if str(path) != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    ensure_shape(db)
+    return db
+
+
+def ensure_shape(db: sqlite_utils.Database) -> None:
+    """Apply tables, indexes, FTS and views; safe to run on every open."""
+    db.conn.executescript(TABLES)
+    with db.conn:
+        for name, select in VIEWS.items():
+            db.conn.execute(f"DROP VIEW IF EXISTS {name}")
+            db.conn.execute(f"CREATE VIEW {name} AS {select.strip()}")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _article_row(rec: Record) -> tuple:
+    a = rec.article
+    return (
+        a.pmid, a.doi, a.pmcid, a.title, a.journal, a.year, json.dumps(a.language),
+        json.dumps([p.model_dump() for p in a.publication_types]),
+        json.dumps([m.model_dump() for m in a.mesh]), json.dumps(a.keywords),
+        json.dumps(a.registry_ids), a.abstract, int(rec.is_rct), rec.source,
+    )
+
+
+def measurement_row(pmid: str, idx: int, m: Measurement) -> tuple:
+    d = m.model_dump()
+    d["comparison"] = json.dumps(d["comparison"]) if d["comparison"] is not None else None
+    d["flags"] = json.dumps(d["flags"])
+    return (pmid, idx, *(d[c] for c in MEASUREMENT_COLUMNS), __version__)
+
+
+_ARTICLE_COLS = ("pmid", "doi", "pmcid", "title", "journal", "year", "language",
+                 "publication_types", "mesh", "keywords", "registry_ids", "abstract",
+                 "is_rct", "source")
+
+
+def save(db: sqlite_utils.Database, records: Iterable[Record]) -> int:
+    """Write a batch of articles in one transaction; returns the number of measurements.
+
+    An unchanged article is left untouched (same rows, no FTS churn), so re-ingesting
+    the same input changes nothing.
+    """
+    conn = db.conn
+    n_meas = 0
+    cols = ", ".join(_ARTICLE_COLS)
+    marks = ", ".join("?" * len(_ARTICLE_COLS))
+    mcols = ", ".join(f'"{c}"' for c in ("pmid", "idx", *MEASUREMENT_COLUMNS, "extractor_version"))
+    mmarks = ", ".join("?" * (len(MEASUREMENT_COLUMNS) + 3))
+    with _transaction(conn):
+        for rec in records:
+            a = rec.article
+            row = _article_row(rec)
+            old = conn.execute(f"SELECT {cols} FROM articles WHERE pmid = ?", (a.pmid,)).fetchone()
+            if old != row:
+                if old is None:
+                    conn.execute(f"INSERT INTO articles ({cols}) VALUES ({marks})", row)
+                else:
+                    sets = ", ".join(f"{c} = ?" for c in _ARTICLE_COLS[1:])
+                    conn.execute(f"UPDATE articles SET {sets} WHERE pmid = ?", (*row[1:], a.pmid))
+            conn.execute("DELETE FROM sections WHERE pmid = ?", (a.pmid,))
+            conn.executemany(
+                'INSERT INTO sections (pmid, idx, label, category, text, "offset") VALUES (?, ?, ?, ?, ?, ?)',
+                [(a.pmid, i, s.label, s.category, s.text, s.offset) for i, s in enumerate(a.sections)],
+            )
+            t = rec.trial
+            conn.execute(
+                "INSERT OR REPLACE INTO trials (pmid, registration, phase, n_randomized, arms, allocation_ratio)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (a.pmid, json.dumps(t.registration), t.phase, t.n_randomized, json.dumps(t.arms),
+                 t.allocation_ratio),
+            )
+            conn.execute("DELETE FROM measurements WHERE pmid = ?", (a.pmid,))
+            conn.executemany(
+                f"INSERT INTO measurements ({mcols}) VALUES ({mmarks})",
+                [measurement_row(a.pmid, i, m) for i, m in enumerate(rec.measurements)],
+            )
+            n_meas += len(rec.measurements)
+            if rec.xml is not None:
+                _save_raw(conn, a.pmid, rec.xml, rec.source)
+    return n_meas
+
+
+def _save_raw(conn: sqlite3.Connection, pmid: str, xml: bytes, source: str | None) -> None:
+    sha1 = hashlib.sha1(xml).hexdigest()
+    old = conn.execute("SELECT sha1 FROM raw_records WHERE pmid = ?", (pmid,)).fetchone()
+    if old is None or old[0] != sha1:
+        conn.execute(
+            "INSERT OR REPLACE INTO raw_records (pmid, xml, sha1, source, fetched_at) VALUES (?, ?, ?, ?, ?)",
+            (pmid, zlib.compress(xml, 6), sha1, source, _now()),
+        )
+
+
+def save_raw(db: sqlite_utils.Database, items: Iterable[tuple[str, bytes]], source: str | None) -> None:
+    """Store raw <PubmedArticle> XML by PMID (fetch uses this before extraction)."""
+    with _transaction(db.conn):
+        for pmid, xml in items:
+            _save_raw(db.conn, pmid, xml, source)
+
+
+def raw_xml(db: sqlite_utils.Database, pmid: str) -> bytes | None:
+    row = db.conn.execute("SELECT xml FROM raw_records WHERE pmid = ?", (pmid,)).fetchone()
+    return zlib.decompress(row[0]) if row else None
+
+
+def iter_raw(db: sqlite_utils.Database, pmids: Iterable[str] | None = None) -> Iterator[tuple[str, bytes]]:
+    """(pmid, xml) of stored raw records, all or the given ones: re-extraction needs no refetch."""
+    if pmids is None:
+        for pmid, blob in db.conn.execute("SELECT pmid, xml FROM raw_records ORDER BY pmid"):
+            yield pmid, zlib.decompress(blob)
+    else:
+        for pmid in pmids:
+            xml = raw_xml(db, pmid)
+            if xml is not None:
+                yield pmid, xml
+
+
+def stored_pmids(db: sqlite_utils.Database, table: str = "raw_records") -> set[str]:
+    return {r[0] for r in db.conn.execute(f"SELECT pmid FROM {table}")}
+
+
+def delete(db: sqlite_utils.Database, pmids: Iterable[str]) -> int:
+    """Remove articles (and, by cascade, their rows) and raw records; returns articles removed."""
+    n = 0
+    with _transaction(db.conn):
+        for pmid in pmids:
+            n += db.conn.execute("DELETE FROM articles WHERE pmid = ?", (pmid,)).rowcount
+            db.conn.execute("DELETE FROM raw_records WHERE pmid = ?", (pmid,))
+    return n
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (connection in autocommit)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def query(db: sqlite_utils.Database, sql: str, params: Sequence | dict = ()) -> tuple[list[str], list[tuple]]:
+    """Run one read-only statement; a write is refused with StoreError."""
+    conn = db.conn
+    try:
+        conn.execute("PRAGMA query_only = ON")
+        try:
+            cur = conn.execute(sql, params)
+            rows = cur.fetchall()
+        finally:
+            conn.execute("PRAGMA query_only = OFF")
+    except sqlite3.Error as e:
+        msg = str(e)
+        if "readonly" in msg or "read-only" in msg or "query_only" in msg:
+            raise StoreError("query is read-only: write statements are refused") from None
+        raise StoreError(f"SQL error: {msg}") from None
+    cols = [d[0] for d in cur.description or ()]
+    return cols, rows
