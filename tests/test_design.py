@@ -1,0 +1,124 @@
+"""Trial design facts: every rule example, our own abstract snippets, and the dev corpus floor."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from extractor import design
+from extractor.design import Arm, Frame, find_arm, frame
+from extractor.errors import RuleError
+from extractor.models import Article, Section, Trial
+from extractor.rules import load_rules
+
+CASES = Path(__file__).parent / "cases" / "design.jsonl"
+STOP = {"the", "of", "a", "an", "and", "with", "in", "group", "groups", "arm", "arms", "patients"}
+
+
+def words(name: str) -> set[str]:
+    return {w for w in re.sub(r"[^a-z0-9+%<>=]+", " ", name.lower()).split() if w not in STOP}
+
+
+def same(a: str, b: str) -> bool:
+    """As the scorer compares names: one word set contains the other."""
+    wa, wb = words(a), words(b)
+    return bool(wa) and bool(wb) and (wa <= wb or wb <= wa)
+
+
+def article(title: str, sections: list[list[str | None]], registry_ids: list[str] | None = None) -> Article:
+    secs, off = [], 0
+    for label, text in sections:
+        secs.append(Section(label=label, text=text, offset=off))
+        off += len(text) + 1
+    return Article(pmid="1", title=title, sections=secs, registry_ids=registry_ids or [])
+
+
+def load_cases() -> list[dict]:
+    return [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+# ---------------------------------------------------------------- rule file examples
+R = design.DesignRules.model_validate(json.loads(
+    (Path(design.__file__).parent / "rules" / "design.json").read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("text,want", [e for r in R.registries for e in r.examples])
+def test_registry_examples(text: str, want: list[str]) -> None:
+    assert design.registrations(text) == want
+
+
+@pytest.mark.parametrize("text,want,ok", [(t, r.phase, ok) for r in R.phases for t, ok in r.examples])
+def test_phase_examples(text: str, want: str, ok: bool) -> None:
+    assert (design.phase(text, []) == want) is ok
+
+
+@pytest.mark.parametrize("text,skip", R.phase_skip.examples)
+def test_phase_skip_examples(text: str, skip: bool) -> None:
+    assert design.phase("", [("METHODS", text)]) is (None if skip else design.phase(text, []))
+
+
+@pytest.mark.parametrize("text,want", [e for r in R.n_randomized for e in r.examples])
+def test_n_randomized_examples(text: str, want: int) -> None:
+    assert design.n_randomized(text) == want
+
+
+@pytest.mark.parametrize("text,want", R.allocation.examples)
+def test_allocation_examples(text: str, want: str) -> None:
+    assert design.allocation_ratio(text) == want
+
+
+@pytest.mark.parametrize("text,want", [e for r in R.arm_list_cues for e in r.examples])
+def test_arm_cue_examples(text: str, want: str) -> None:
+    assert any(m and m.group("arms") == want for m in (re.search(c.pattern, text) for c in R.arm_list_cues))
+
+
+@pytest.mark.parametrize("text,want", [e for r in R.population_cues for e in r.examples])
+def test_population_examples(text: str, want: list[str]) -> None:
+    assert design._populations(text) == want
+
+
+def test_bad_rule_file_is_a_rule_error() -> None:
+    class Strict(BaseModel):
+        model_config = {"extra": "forbid"}
+        registries: list[str]
+
+    with pytest.raises(RuleError):
+        load_rules("design", Strict)
+
+
+# ---------------------------------------------------------------- our own abstract snippets
+@pytest.mark.parametrize("case", load_cases(), ids=lambda c: c["id"])
+def test_case(case: dict) -> None:
+    fr = frame(article(case.get("title", ""), case.get("sections", []), case.get("registry_ids")))
+    want = case["expect"]
+    for key in ("registration", "phase", "n_randomized", "allocation_ratio"):
+        if key in want:
+            assert getattr(fr.trial, key) == want[key], key
+    if "arms" in want:
+        assert len(fr.trial.arms) == len(want["arms"]), fr.trial.arms
+        for got, exp in zip(fr.trial.arms, want["arms"]):
+            assert same(got, exp), (fr.trial.arms, want["arms"])
+    if "populations" in want:
+        assert fr.populations == want["populations"]
+    for sentence, names in want.get("find_arm", []):
+        got = [n for _, _, n in find_arm(sentence, fr)]
+        assert len(got) == len(names) and all(same(g, n) for g, n in zip(got, names)), (sentence, got)
+
+
+def test_find_arm_spans_are_ordered_and_disjoint() -> None:
+    fr = Frame(trial=Trial(arms=["drugamab plus chemotherapy", "placebo plus chemotherapy"]),
+               arms=[Arm("drugamab plus chemotherapy", ["drugamab"], True),
+                     Arm("placebo plus chemotherapy", ["placebo"], False)])
+    text = "PFS was 9.1 months in the drugamab group and 5.0 months with placebo plus chemotherapy."
+    spans = find_arm(text, fr)
+    assert [n for _, _, n in spans] == ["drugamab plus chemotherapy", "placebo plus chemotherapy"]
+    assert text[spans[1][0]:spans[1][1]] == "placebo plus chemotherapy"
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+
+
+def test_no_arms_no_spans() -> None:
+    fr = frame(article("", [[None, "Nothing here."]]))
+    assert fr.arms == [] and find_arm("placebo", fr) == []
