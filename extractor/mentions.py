@@ -1,0 +1,473 @@
+"""Find the numeric results of one sentence: ratios with CI and p, durations, percentages.
+
+Numbers are found with regexes (data in rules/patterns.json) over normalised text that keeps
+offsets, then typed by what surrounds them: a ratio cue before, a unit or "%" after, counts,
+a CI and a p-value after. Coordinated values ("8.8 vs 4.9 months", "5% and 19% ...,
+respectively") share a `group`. Nothing here knows endpoints or arms: that is extract.py's job.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from extractor.errors import RuleError
+from extractor.rules import load_rules
+from extractor.text import normalise
+
+__all__ = ["Mention", "find_mentions", "rules", "compiled"]
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One number typed as a result, with its interval, p-value, counts and list position.
+
+    Spans are offsets into the text given to find_mentions (normalisation keeps length).
+    `flags` carries hints such as "timepoint" ("at 12 months"), "follow_up", "bare" (a value
+    with a CI but no cue), which consumers may use to drop non-results.
+    """
+
+    type: str
+    value: float
+    start: int
+    end: int
+    value_start: int
+    value_end: int
+    ratio_kind: str | None = None
+    cue: str | None = None
+    cue_start: int | None = None
+    unit: str | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    ci_level: float | None = None
+    p_value: str | None = None
+    n: int | None = None
+    n_total: int | None = None
+    group: int | None = None
+    group_index: int | None = None
+    respectively: bool = False
+    not_reached: bool = False
+    flags: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- rules (data) and their checks
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class PatternRule(_Strict):
+    description: str
+    regex: str
+    mode: Literal["search", "match", "fullmatch"] = "search"  # how mentions.py applies it
+    examples: list[str] = Field(min_length=1)
+    counter_examples: list[str] = Field(default_factory=list)
+
+
+class PatternRules(_Strict):
+    comment: str = Field("", alias="_comment")
+    num: str
+    patterns: dict[str, PatternRule]
+    ratio_cues: dict[str, list[str]]
+    cue_modifiers: list[str]
+    units: dict[str, str]
+    number_words: dict[str, int]
+    count_nouns: list[str]
+
+
+_REQUIRED = ("number", "p_value", "ci", "bare_interval", "comma_interval", "other_interval", "ratio_value",
+             "value_unit", "percent", "count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only",
+             "not_reached", "range_sep", "list_gap", "comparison_gap", "respectively", "age_context",
+             "after_age", "timepoint_context", "threshold_context", "difference_context", "followup_context", "label_context")
+
+
+@lru_cache(maxsize=1)
+def rules() -> PatternRules:
+    """The validated pattern rules (loaded once)."""
+    r = load_rules("patterns", PatternRules)
+    missing = [k for k in _REQUIRED if k not in r.patterns]
+    if missing:
+        raise RuleError(f"rules/patterns.json: missing patterns {missing}")
+    return r
+
+
+def _alternation(words: list[str]) -> str:
+    return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True))
+
+
+def _numword_regex(words: dict[str, int]) -> str:
+    units = [w for w, v in words.items() if 0 < v < 10]
+    small = [w for w, v in words.items() if v < 20]
+    tens = [w for w, v in words.items() if 20 <= v < 100 and v % 10 == 0]
+    return (r"(?i:(?:one\s+)?hundred(?:\s+and\s+(?:" + _alternation(small) + r"))?|(?:" + _alternation(tens) + r")(?:[- ](?:"
+            + _alternation(units) + r"))?|(?:" + _alternation(small) + r"))(?![a-z])")
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    p: dict[str, re.Pattern[str]]
+    cue: re.Pattern[str]
+    modifier: re.Pattern[str]
+    units: dict[str, str]
+    numbers: dict[str, int]
+
+
+@lru_cache(maxsize=1)
+def compiled() -> _Compiled:
+    """All regexes compiled once, with {NUM}, {UNIT}, {NUMWORD}, {COUNT_NOUN} filled in."""
+    r = rules()
+    fill = {"{NUM}": r.num, "{UNIT}": "(?i:" + _alternation(list(r.units)) + ")",
+            "{NUMWORD}": _numword_regex(r.number_words), "{COUNT_NOUN}": _alternation(r.count_nouns)}
+    out: dict[str, re.Pattern[str]] = {}
+    for name, rule in r.patterns.items():
+        src = rule.regex
+        for k, v in fill.items():
+            src = src.replace(k, v)
+        try:
+            out[name] = re.compile(src)
+        except re.error as e:
+            raise RuleError(f"rules/patterns.json: pattern {name}: {e}") from e
+    cue_src = "|".join(f"(?P<{kind}>" + "|".join(alts) + ")" for kind, alts in r.ratio_cues.items())
+    mod_src = r"(?i:(?:" + _alternation(r.cue_modifiers) + r")[\s-]+)$"
+    try:
+        cue, modifier = re.compile(cue_src), re.compile(mod_src)
+    except re.error as e:
+        raise RuleError(f"rules/patterns.json: ratio_cues: {e}") from e
+    return _Compiled(out, cue, modifier, {k.lower(): v for k, v in r.units.items()},
+                     {k.lower(): v for k, v in r.number_words.items()})
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _num(s: str) -> float:
+    return float(s.replace(",", ""))
+
+
+def _int(s: str) -> int | None:
+    s = s.strip()
+    if s[:1].isdigit():
+        return int(s.replace(",", ""))
+    words = compiled().numbers
+    total = 0
+    for part in re.split(r"[\s-]+", s.lower()):
+        if part == "and":
+            continue
+        if part == "hundred":
+            total = max(total, 1) * 100
+        elif part in words:
+            total += words[part]
+        else:
+            return None
+    return total
+
+
+def _level(s: str | None) -> float | None:
+    return float(s) if s else None
+
+
+@dataclass
+class _Tail:
+    end: int
+    ci: tuple[float, float, float | None] | None = None
+    p: str | None = None
+
+
+def _p_text(m: re.Match[str]) -> str:
+    op = re.sub(r"\s+|=|was|of", "", m.group("op"))
+    return op + re.sub(r"\s+", "", m.group("val"))
+
+
+def _ci_at(t: str, pos: int, bare: bool) -> tuple[re.Match[str], bool] | None:
+    """A CI starting at pos (after optional punctuation and an opening bracket)."""
+    c = compiled().p
+    m = re.compile(r"[\s,;:]*[(\[]?\s*").match(t, pos)
+    at = m.end() if m else pos
+    ci = c["ci"].match(t, at)
+    if ci:
+        return ci, True
+    if bare:
+        b = c["bare_interval"].match(t, re.compile(r"\s*").match(t, pos).end())  # type: ignore[union-attr]
+        if b:
+            return b, False
+        b = c["comma_interval"].match(t, pos)
+        if b:
+            return b, False
+    return None
+
+
+_SKIP_TO_P = re.compile(r"[\s,;:)\]]*(?:(?i:respectively)[\s,;:]*)?[(\[]?\s*")
+_SKIP_OTHER = re.compile(r"[\s,;:]*[(\[]?\s*")
+
+
+def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
+    """CI and p-value that directly follow a value ending at pos."""
+    c = compiled().p
+    out = _Tail(pos)
+    o = c["other_interval"].match(t, _SKIP_OTHER.match(t, pos).end())  # type: ignore[union-attr]
+    if o:  # an IQR/range between the value and its CI: step over it
+        pos = o.end()
+    hit = _ci_at(t, pos, bare)
+    if hit and _claimable(used, hit[0].start(), hit[0].end()):
+        m, marked = hit
+        low, high = _num(m.group("low")), _num(m.group("high"))
+        level = _level(m.groupdict().get("level") or m.groupdict().get("level2")) if marked else None
+        out.ci = (low, high, level)
+        out.end = pos = m.end()
+        _mark(used, m.start(), m.end())
+    pm = c["p_value"].match(t, _SKIP_TO_P.match(t, pos).end())  # type: ignore[union-attr]
+    if pm and _claimable(used, pm.start(), pm.end()):
+        out.p = _p_text(pm)
+        out.end = pm.end()
+        _mark(used, pm.start(), pm.end())
+    return out
+
+
+def _mark(used: bytearray, a: int, b: int) -> None:
+    used[a:b] = b"\x01" * (b - a)
+
+
+def _free(used: bytearray, a: int, b: int) -> bool:
+    return not any(used[a:b])
+
+
+def _claimable(used: bytearray, a: int, b: int) -> bool:
+    return 1 not in used[a:b]
+
+
+def _before(t: str, pos: int, width: int = 40) -> str:
+    return t[max(0, pos - width):pos]
+
+
+# ---------------------------------------------------------------- finders
+
+
+def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
+    c = compiled()
+    out: list[Mention] = []
+    for cue in c.cue.finditer(t):
+        if not _free(used, cue.start(), cue.end()):
+            continue
+        vm = c.p["ratio_value"].match(t, cue.end())
+        if not vm or not _free(used, vm.start("value"), vm.end("value")):
+            continue
+        vs, ve = vm.span("value")
+        after = t[ve:ve + 12]
+        if re.match(r"\s?(?:%|[A-Za-z]{2,})", after) and not re.match(r"\s?(?:for|and|in|with|vs|versus|or|among|to)\b", after):
+            continue
+        kind = cue.lastgroup or "hazard_ratio"
+        start = cue.start()
+        mod = c.modifier.search(_before(t, start, 60))
+        while mod:
+            start -= len(mod.group(0))
+            mod = c.modifier.search(_before(t, start, 60))
+        cue_text = re.sub(r"(?i)[\s,:=]*(?:(?:was|were|is|of|at)\s*)*$", "", text[start:vs])
+        tail = _tail(t, ve, used)
+        _mark(used, cue.start(), ve)
+        out.append(Mention("ratio", _num(vm.group("value")), vs, max(ve, tail.end), vs, ve, ratio_kind=kind,
+                           cue=cue_text, cue_start=start,
+                           ci_low=tail.ci[0] if tail.ci else None, ci_high=tail.ci[1] if tail.ci else None,
+                           ci_level=tail.ci[2] if tail.ci else None, p_value=tail.p))
+    return out
+
+
+def _counts(t: str, used: bytearray) -> list[Mention]:
+    p = compiled().p
+    out: list[Mention] = []
+    for name in ("count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only"):
+        for m in p[name].finditer(t):
+            if not _free(used, m.start(), m.end()):
+                continue
+            if m.start() > 0 and (t[m.start() - 1].isalnum() or t[m.start() - 1] == "."):
+                continue
+            n, total = _int(m.group("n")), _int(m.group("N"))
+            if n is None or total is None:
+                continue
+            if name == "count_only":
+                if total <= 0 or n > total:
+                    continue
+                value, vs, ve = round(100.0 * n / total, 1), m.start(), m.end("N")
+            else:
+                value, (vs, ve) = _num(m.group("pct")), m.span("pct")
+            end = m.end()
+            tail = _tail(t, end if t[end - 1:end] not in ",;" else end - 1, used, bare=False)
+            _mark(used, m.start(), m.end())
+            out.append(Mention("percent", value, m.start(), max(end, tail.end), vs, ve, unit="%", n=n, n_total=total,
+                               p_value=tail.p, ci_low=tail.ci[0] if tail.ci else None,
+                               ci_high=tail.ci[1] if tail.ci else None, ci_level=tail.ci[2] if tail.ci else None,
+                               flags=("counts_only",) if name == "count_only" else ()))
+    return out
+
+
+@dataclass
+class _Item:
+    start: int
+    end: int          # end of value + unit/% (before any CI)
+    value: float
+    type: str | None  # None: a bare number, typed later by its list
+    unit: str | None = None
+    mid_ci: tuple[float, float, float | None] | None = None
+    flags: tuple[str, ...] = ()
+    not_reached: bool = False
+    vend: int = -1    # end of the number itself
+
+
+def _items(t: str, used: bytearray) -> list[_Item]:
+    c = compiled()
+    p = c.p
+    items: list[_Item] = []
+    for m in p["number"].finditer(t):
+        s, e = m.span()
+        if not _free(used, s, e):
+            continue
+        if p["label_context"].search(_before(t, s, 20)):
+            continue
+        if s > 0 and t[s - 1] in "/=:" and re.search(r"(?:\bn|\bN)\s?[=:]\s?$", _before(t, s, 4)):
+            continue
+        pm = p["percent"].match(t, s)
+        if pm and pm.end("value") == e:
+            if re.match(r"\s*(?:CI|CrI|UI|(?i:confidence|credible|uncertainty))", t[pm.end():pm.end() + 14]):
+                continue
+            if p["threshold_context"].search(_before(t, s, 20)):
+                continue
+            items.append(_Item(s, pm.end(), _num(m.group(0)), "percent", "%", vend=e))
+            continue
+        um = p["value_unit"].match(t, s)
+        if um and um.end("value") == e:
+            before = _before(t, s, 30)
+            if p["age_context"].search(before) or p["after_age"].match(t, um.end()):
+                continue
+            if p["threshold_context"].search(_before(t, s, 20)):
+                continue
+            flags: tuple[str, ...] = ()
+            if um.group("hyphen") or p["timepoint_context"].search(_before(t, s, 15)):
+                flags = ("timepoint",)
+            if p["followup_context"].search(_before(t, s, 50)):
+                flags += ("follow_up",)
+            mid = None
+            if um.group("mid"):
+                hit = _ci_at(t, um.start("mid"), True)
+                if hit and hit[0].end() <= um.end("mid"):
+                    h = hit[0]
+                    mid = (_num(h.group("low")), _num(h.group("high")),
+                           _level(h.groupdict().get("level") or h.groupdict().get("level2")) if hit[1] else None)
+                elif not p["other_interval"].search(um.group("mid")):
+                    continue  # e.g. "12 (n = 40) months": not a clean duration
+            unit = c.units.get(um.group("unit").lower(), um.group("unit").lower())
+            items.append(_Item(s, um.end(), _num(m.group(0)), "duration", unit, mid, flags, vend=e))
+            continue
+        items.append(_Item(s, e, _num(m.group(0)), None, vend=e))
+    for m in p["not_reached"].finditer(t):
+        if _free(used, m.start(), m.end()):
+            items.append(_Item(m.start(), m.end(), math.nan, None, not_reached=True, vend=m.end()))
+    items.sort(key=lambda i: i.start)
+    return items
+
+
+def _gap_ok(gap: str, name: str) -> bool:
+    return compiled().p[name].fullmatch(gap.lstrip(")]")) is not None
+
+
+def _type_lists(t: str, items: list[_Item]) -> list[_Item]:
+    """Give bare numbers the type of the list they end in ('8.8 vs 4.9 months'); drop ranges."""
+    drop: set[int] = set()
+    for i in range(len(items) - 2, -1, -1):
+        a, b = items[i], items[i + 1]
+        gap = t[a.end:b.start]
+        if b.type and _gap_ok(gap, "range_sep") and (a.type is None or a.type == b.type) and not a.not_reached:
+            drop.update((i, i + 1))  # "62 to 65%", "3-5 months": a range, not a result
+        elif a.type is None and b.type and (_gap_ok(gap, "list_gap")):
+            a.type, a.unit = b.type, b.unit
+            if a.not_reached and b.type != "duration":
+                a.type = None
+    for i in range(1, len(items)):  # "12.1 months vs not reached"
+        a, b = items[i - 1], items[i]
+        if b.not_reached and b.type is None and a.type == "duration" and _gap_ok(t[a.end:b.start], "list_gap"):
+            b.type, b.unit = "duration", a.unit
+    for i, it in enumerate(items):
+        if it.not_reached and it.type is None and "median" in _before(t, it.start, 100).lower() and \
+                len(t[it.start:it.end]) > 2:
+            it.type = "duration"
+    return [it for i, it in enumerate(items) if i not in drop]
+
+
+def _typed(t: str, items: list[_Item], used: bytearray) -> list[Mention]:
+    p = compiled().p
+    out: list[Mention] = []
+    for it in items:
+        if it.type is None:
+            if it.not_reached:
+                continue
+            tail = _tail(t, it.end, bytearray(len(t)))
+            if tail.ci and 0 < tail.ci[0] <= it.value <= tail.ci[1] and it.value < 50 \
+                    and not p["difference_context"].search(_before(t, it.start, 40)):
+                _tail(t, it.end, used)
+                out.append(Mention("ratio", it.value, it.start, tail.end, it.start, it.end,
+                                   ci_low=tail.ci[0], ci_high=tail.ci[1], ci_level=tail.ci[2], p_value=tail.p,
+                                   flags=("bare",)))
+            continue
+        tail = _tail(t, it.end, used)
+        ci = it.mid_ci or tail.ci
+        value_end = it.vend
+        out.append(Mention(it.type, it.value, it.start, max(it.end, tail.end), it.start, value_end, unit=it.unit,
+                           ci_low=ci[0] if ci else None, ci_high=ci[1] if ci else None,
+                           ci_level=ci[2] if ci else None, p_value=tail.p, not_reached=it.not_reached,
+                           flags=it.flags))
+    return out
+
+
+def _group(t: str, ms: list[Mention]) -> list[Mention]:
+    """Same `group` id for coordinated values; `respectively` when the list is closed by it."""
+    ms = sorted(ms, key=lambda m: m.value_start)
+    groups: list[list[int]] = []
+    resp = compiled().p["respectively"]
+    for i, m in enumerate(ms):
+        if i and groups and groups[-1][-1] == i - 1:
+            a = ms[i - 1]
+            same = a.type == m.type and (a.type != "ratio" or a.ratio_kind == m.ratio_kind)
+            gap = t[a.end:m.start]
+            if same and m.start >= a.end and not resp.search(gap) and \
+                    (_gap_ok(gap, "list_gap") or _gap_ok(gap, "comparison_gap")):
+                groups[-1].append(i)
+                continue
+        groups.append([i])
+    out = list(ms)
+    gid = 0
+    for g in groups:
+        if len(g) < 2:
+            continue
+        first, last = out[g[0]], out[g[-1]]
+        after = re.match(r"[^.;()\[\]\d]{0,100}", t[last.end:])
+        inside = t[first.start:last.end]
+        respectively = bool(resp.search(after.group(0) if after else "")) or bool(resp.search(inside)) or \
+            bool(resp.search(_before(t, first.start, 20)))
+        p_shared = last.p_value
+        for k, idx in enumerate(g):
+            m = out[idx]
+            out[idx] = replace(m, group=gid, group_index=k, respectively=respectively,
+                               p_value=m.p_value or (p_shared if m.type != "ratio" else None))
+        gid += 1
+    return out
+
+
+def find_mentions(text: str) -> list[Mention]:
+    """All numeric result mentions of `text` (one sentence, or any string), in text order."""
+    if not text:
+        return []
+    t = normalise(text)
+    p = compiled().p
+    # 0 free, 2 reserved (inside a CI, range or p-value: never a result itself, but a value may
+    # claim it as its tail), 1 claimed
+    used = bytearray(len(t))
+    for name in ("ci", "other_interval", "p_value"):
+        for m in p[name].finditer(t):
+            used[m.start():m.end()] = b"\x02" * (m.end() - m.start())
+    mentions = _ratios(t, used, text)
+    mentions += _counts(t, used)
+    mentions += _typed(t, _type_lists(t, _items(t, used)), used)
+    return _group(t, mentions)
