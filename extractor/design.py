@@ -44,7 +44,8 @@ class SkipRule(_Rule):
 class CountRule(_Rule):
     pattern: str
     weight: int
-    examples: list[tuple[str, int]]
+    nonrandomized_only: bool
+    examples: list[tuple[str, int | None]]
 
 
 class ValueRule(_Rule):
@@ -62,7 +63,10 @@ class DesignRules(_Rule):
     phases: list[PhaseRule]
     phase_skip: SkipRule
     number_words: dict[str, int]
+    person_words: list[str]
     n_randomized: list[CountRule]
+    n_list_guard: str
+    n_list_guard_examples: list[tuple[str, bool]]
     allocation: ValueRule
     arm_list_cues: list[ValueRule]
     arm_separators: str
@@ -79,7 +83,8 @@ class _Compiled:
     registries: list[tuple[re.Pattern[str], str]]
     phases: list[tuple[re.Pattern[str], str]]
     phase_skip: re.Pattern[str]
-    counts: list[tuple[re.Pattern[str], int]]
+    counts: list[tuple[re.Pattern[str], int, bool]]
+    n_list_guard: re.Pattern[str]
     number_words: dict[str, int]
     allocation: re.Pattern[str]
     arm_cues: list[re.Pattern[str]]
@@ -97,13 +102,19 @@ def rules() -> _Compiled:
     """design.json, validated and compiled once (a bad pattern fails here, not mid-corpus)."""
     r = load_rules("design", DesignRules)
     words = sorted(r.number_words, key=len, reverse=True)
-    num = (r"(?:\d[\d,]*\d|\d|(?:(?:" + "|".join(words) + r")(?:[\s-]+(?:and\s+)?(?:"
-           + "|".join(words) + r"))*))")
+    alt = "|".join(words)
+    num = (r"(?<![\d.,:/<>\u2264\u2265+-])(?<![<>\u2264\u2265][\s\xa0])(?:\d{1,3}(?:[,\s\xa0]\d{3})+(?!\d)|\d+)"
+           r"(?![\d:%]|[.,]\d|\s?%)|\b(?:(?:" + alt
+           + r")(?:[\s-]+(?:and\s+)?(?:" + alt + r"))*)\b")
+    num = "(?:" + num + ")"
+    person = "(?:" + "|".join(map(re.escape, r.person_words)) + ")"
     return _Compiled(
         registries=[(re.compile(g.pattern), g.format) for g in r.registries],
         phases=[(re.compile(p.pattern, re.I), p.phase) for p in r.phases],
         phase_skip=re.compile(r.phase_skip.pattern, re.I),
-        counts=[(re.compile(c.pattern.replace("NUM", num)), c.weight) for c in r.n_randomized],
+        counts=[(re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)), c.weight,
+                 c.nonrandomized_only) for c in r.n_randomized],
+        n_list_guard=re.compile(r.n_list_guard.replace("NUM", num)),
         number_words=r.number_words,
         allocation=re.compile(r.allocation.pattern),
         arm_cues=[re.compile(c.pattern) for c in r.arm_list_cues],
@@ -184,9 +195,8 @@ def phase(title: str, sections: list[tuple[str | None, str]]) -> str | None:
 
 def _to_int(token: str, words: dict[str, int]) -> int | None:
     token = token.strip().lower()
-    if re.fullmatch(r"\d[\d,]*", token):
-        digits = token.replace(",", "")
-        return int(digits) if re.fullmatch(r"\d{1,3}(?:,\d{3})*|\d+", token) else None
+    if re.fullmatch(r"\d{1,3}(?:[,\s\xa0]\d{3})+|\d+", token):
+        return int(re.sub(r"\D", "", token))
     total = current = 0
     for w in re.split(r"[\s-]+", token):
         if w == "and":
@@ -204,15 +214,22 @@ def _to_int(token: str, words: dict[str, int]) -> int | None:
     return total + current or None
 
 
-def n_randomized(text: str) -> int | None:
-    """Total randomized (else enrolled, else treated) when the abstract states it as one number."""
+def n_randomized(text: str, design_text: str | None = None) -> int | None:
+    """Total randomized (else enrolled, else treated) when the abstract states it as one number.
+
+    A count followed by "and N to/were ..." is one arm of a list, not the total: skipped.
+    Weakest cues ("in 560 patients") are read only in `design_text` (not RESULTS) when given.
+    """
     comp = rules()
+    randomized = any(re.search(r"(?i)\brandomi[sz]|\brandomly\b", s) and not comp.phase_skip.search(s)
+                     for _, s in _sentences(text))
     best: tuple[int, int, int] | None = None
-    for pat, weight in comp.counts:
-        for m in pat.finditer(text):
-            n = _to_int(m.group(1), comp.number_words)
-            if n is None or n < 2 or (1900 <= n <= 2100 and not re.match(r"\d", m.group(1)) is None
-                                       and re.search(r"\b(?:in|from|since|between)\s+$", text[:m.start(1)])):
+    for pat, weight, nonrandomized_only in comp.counts:
+        if nonrandomized_only and randomized:
+            continue
+        for m in pat.finditer(text if weight >= 0 or design_text is None else design_text):
+            n = _to_int(next(g for g in m.groups() if g), comp.number_words)
+            if n is None or n < 6 or comp.n_list_guard.match(text, m.end(m.lastindex or 1)):
                 continue
             key = (weight, -m.start(1), n)
             if best is None or key[:2] > best[:2]:
@@ -429,7 +446,8 @@ def frame(article: Article) -> Frame:
     trial = Trial(
         registration=registrations(article.title + "\n" + text, article.registry_ids),
         phase=phase(article.title, sections),
-        n_randomized=n_randomized(text),
+        n_randomized=n_randomized(text, "\n".join(
+            s.text for s in article.sections if not re.search(r"(?i)result|finding|conclusion|interpretation", s.label or ""))),
         arms=[a.name for a in arms],
         allocation_ratio=allocation_ratio(text),
     )

@@ -122,3 +122,10 @@ def test_find_arm_spans_are_ordered_and_disjoint() -> None:
 def test_no_arms_no_spans() -> None:
     fr = frame(article("", [[None, "Nothing here."]]))
     assert fr.arms == [] and find_arm("placebo", fr) == []
+
+
+@pytest.mark.parametrize("text,guarded", R.n_list_guard_examples)
+def test_n_list_guard_examples(text: str, guarded: bool) -> None:
+    comp = design.rules()
+    m = re.match(r"\d+", text)
+    assert bool(comp.n_list_guard.match(text, m.end())) is guarded
