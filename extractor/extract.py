@@ -1,60 +1,472 @@
-"""Article -> (Trial, [Measurement]): every outcome number of an abstract, with its evidence span.
+"""Article -> (Trial, [Measurement]): every outcome number of an abstract, attributed.
 
-First version: a small internal regex for hazard ratios (with CI and p) and medians with a
-unit, so the ingest/export pipeline has a working contract. Attribution comes next.
+mentions.py finds and types the numbers of a sentence; design.py frames the trial (arms,
+registry ids); this module decides, for each number, what it is a result OF: the endpoint
+(nearest governing phrase, ratio cues naming their own), the arm (the arm phrase bound to
+it, or list order), the comparison of a ratio, the population (a sentence-initial frame
+holding until replaced) and the landmark time of a rate. Cue words are data in
+rules/attribution.json and rules/endpoints.json.
 """
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
+from functools import lru_cache
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import design
+from .mentions import Mention, find_mentions
 from .models import Article, Measurement, Trial
+from .nlp import Hit, find_endpoints, sentences
+from .rules import load_rules
+from .text import normalise
 
-_NUM = r"(\d+(?:[.\u00b7]\d+)?)"
-_HR = re.compile(
-    r"\b(?:hazard ratio|HR)\b[^0-9;()]{0,40}?[,:=\s]\s*" + _NUM
-    + r"(?:[^0-9]{0,30}?(\d{2}(?:\.\d)?)\s?%\s?(?:confidence interval|CI)[^0-9]{0,15}?" + _NUM
-    + r"\s*(?:to|-|\u2013|,)\s*" + _NUM + r")?"
-    + r"(?:[^0-9]{0,12}?\bP\s*([<>=\u2264]\s*0?[.\u00b7]\d+))?",
-    re.IGNORECASE,
-)
-_MEDIAN = re.compile(r"\b" + _NUM + r"\s*(months|weeks|days|years)\b", re.IGNORECASE)
-_NCT = re.compile(r"\bNCT\d{8}\b")
+__all__ = ["extract", "attribution_rules"]
 
-
-def _f(text: str | None) -> float | None:
-    return None if text is None else float(text.replace("\u00b7", "."))
+SURVIVAL = ("OS", "PFS", "DFS", "EFS", "RFS", "MFS", "TTP", "DOR")
+RATE_CODES = ("ORR", "CR", "PCR", "DCR", "AE3")
+_WORDNUM = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+            "nine": 9, "ten": 10, "twelve": 12, "eighteen": 18, "twenty-four": 24, "thirty": 30,
+            "sixty": 60, "ninety": 90}
 
 
-def _sentence_span(text: str, start: int, end: int) -> tuple[int, int]:
-    s = max(text.rfind(". ", 0, start) + 2, text.rfind("\n", 0, start) + 1, 0)
-    e = text.find(". ", end)
-    e = len(text) if e < 0 else e + 1
-    nl = text.find("\n", end)
-    if 0 <= nl < e:
-        e = nl
-    return s, e
+# ---------------------------------------------------------------- rules (validated data)
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-def extract(article: Article) -> tuple[Trial, list[Measurement]]:
-    """The trial facts and measurements of one article (provisional regex version)."""
-    text = article.abstract
-    out: list[Measurement] = []
-    for m in _HR.finditer(text):
-        s, e = _sentence_span(text, m.start(), m.end())
-        sec = article.section_at(m.start())
-        p = m.group(5)
-        out.append(Measurement(
-            kind="hazard_ratio", endpoint="other:unknown", value=_f(m.group(1)),
-            ci_low=_f(m.group(3)), ci_high=_f(m.group(4)), ci_level=_f(m.group(2)),
-            p_value=re.sub(r"[\s=]", "", p).replace("\u00b7", ".") if p else None,
-            evidence=text[s:e], section=sec.label if sec else None, start=s, end=e))
-    for m in _MEDIAN.finditer(text):
-        s, e = _sentence_span(text, m.start(), m.end())
-        if "median" not in text[s:e].lower():
+class Flagged(_Rule):
+    pattern: str
+    examples: list[tuple[str, bool]]
+
+
+class Captured(_Rule):
+    pattern: str
+    examples: list[tuple[str, str]]
+
+
+class Outcome(_Rule):
+    name: str
+    pattern: str
+
+
+class AttributionRules(_Rule):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    comment: str = Field("", alias="_comment")
+    skip_sections: Flagged
+    population_frames: list[Captured]
+    inline_population: Captured
+    rate_block: Flagged
+    rate_after_block: Flagged
+    individual_ae: Flagged
+    outcomes: list[Outcome]
+    outcome_examples: list[tuple[str, str]]
+    median_cue: Flagged
+    median_block: Flagged
+    landmark: Captured
+    both_arms: Flagged
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    skip_sections: re.Pattern[str]
+    frames: list[re.Pattern[str]]
+    inline_pop: re.Pattern[str]
+    rate_block: re.Pattern[str]
+    rate_after: re.Pattern[str]
+    individual_ae: re.Pattern[str]
+    outcomes: list[tuple[str, re.Pattern[str]]]
+    median_cue: re.Pattern[str]
+    median_block: re.Pattern[str]
+    landmark: re.Pattern[str]
+    both_arms: re.Pattern[str]
+
+
+@lru_cache(maxsize=1)
+def attribution_rules() -> _Compiled:
+    """rules/attribution.json, validated (RuleError on a bad file) and compiled once."""
+    r = load_rules("attribution", AttributionRules)
+    i = re.IGNORECASE
+    return _Compiled(
+        skip_sections=re.compile(r.skip_sections.pattern, i),
+        frames=[re.compile(f.pattern, i) for f in r.population_frames],
+        inline_pop=re.compile(r.inline_population.pattern, i),
+        rate_block=re.compile(r.rate_block.pattern, i),
+        rate_after=re.compile(r.rate_after_block.pattern, i),
+        individual_ae=re.compile(r.individual_ae.pattern, i),
+        outcomes=[(o.name, re.compile(o.pattern, i)) for o in r.outcomes],
+        median_cue=re.compile(r.median_cue.pattern),
+        median_block=re.compile(r.median_block.pattern, i),
+        landmark=re.compile(r.landmark.pattern, i),
+        both_arms=re.compile(r.both_arms.pattern, i),
+    )
+
+
+# ---------------------------------------------------------------- small helpers
+_GATE = re.compile(r"\d")
+
+
+@dataclass
+class _Context:
+    """What carries from one sentence to the next: the population frame, the last endpoint."""
+
+    population: str | None = None
+    endpoint: str | None = None
+    ci95: bool = False
+
+
+@dataclass
+class _Item:
+    mention: Mention
+    kind: str
+    endpoint: str | None = None
+    arm: str | None = None
+    comparison: list[str] | None = None
+    population: str | None = None
+    timepoint: str | None = None
+    extra_arms: list[str] = field(default_factory=list)
+
+
+def _timepoint(m: re.Match[str]) -> str:
+    n = m.group("n") or m.group("n2")
+    unit = m.group("unit") or (m.group("unit2") or "").rstrip("s")
+    if m.group("wn"):
+        n, unit = m.group("wn"), "week"
+    num = _WORDNUM.get(n.lower(), None) if n else None
+    val = num if num is not None else n
+    try:
+        plural = float(val) != 1
+    except (TypeError, ValueError):
+        plural = True
+    return f"{val} {unit.lower()}{'s' if plural else ''}"
+
+
+def _clean_pop(p: str) -> str:
+    return re.sub(r"\s+", " ", p).strip(" ,;:")
+
+
+def _frame_population(sent: str) -> str | None:
+    for pat in attribution_rules().frames:
+        m = pat.search(sent)
+        if m:
+            return _clean_pop(m.group("pop"))
+    return None
+
+
+def _nearest_before(hits: list[Hit], pos: int, floor: int = 0) -> Hit | None:
+    best = None
+    for h in hits:
+        if floor <= h.start and h.end <= pos:
+            best = h
+    return best
+
+
+def _outcome_name(text: str) -> str | None:
+    """The outcome a non-oncology rate or ratio is about, from the words just before it."""
+    best: tuple[int, str] | None = None
+    for name, pat in attribution_rules().outcomes:
+        for m in pat.finditer(text):
+            if best is None or m.start() > best[0]:
+                best = (m.start(), name)
+    return best[1] if best else None
+
+
+# ---------------------------------------------------------------- endpoint of one mention
+def _ratio_endpoint(sent: str, m: Mention, hits: list[Hit], ctx: _Context, floor: int) -> str | None:
+    cue_start = m.cue_start if m.cue_start is not None else m.start
+    own = [h for h in hits if cue_start <= h.start and h.end <= m.value_start]
+    for h in own:
+        if h.cue:
+            return h.code
+    if own:
+        return own[-1].code
+    before = _nearest_before([h for h in hits if not h.cue], cue_start, floor)
+    if before is not None:
+        return "OS" if before.code == "OS" and _is_death(sent, before) else before.code
+    name = _outcome_name(sent[floor:cue_start])
+    if name:
+        return f"other:{name}"
+    return ctx.endpoint
+
+
+def _is_death(sent: str, h: Hit) -> bool:
+    return bool(re.match(r"(?i)death|deaths|died|mortality", sent[h.start:h.end]))
+
+
+def _rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int, ceil: int) -> tuple[str | None, Hit | None]:
+    """Endpoint of a percentage: the phrase that governs it, following ('had a response') or before."""
+    r = attribution_rules()
+    after = [h for h in hits if h.start >= m.end and h.start <= ceil and not h.cue]
+    if after:
+        gap = sent[m.end:after[0].start]
+        if len(gap) <= 45 and re.search(r"\b(had|achieved|experienced|showed|developed|attained|with)\b", gap) \
+                and not re.search(r"[;]|\b(was|were)\b", gap):
+            return after[0].code, after[0]
+    before = _nearest_before([h for h in hits if not h.cue], m.start, floor)
+    if before is not None:
+        return before.code, before
+    name = _outcome_name(sent[floor:m.start]) or _outcome_name(sent[m.end:min(len(sent), m.end + 40)])
+    return (f"other:{name}" if name else None), None
+
+
+# ---------------------------------------------------------------- arms
+def _arm_of_spans(spans: list[tuple[int, int, str]], lo: int, hi: int, m: Mention) -> str | None:
+    """The arm phrase nearest to the value between its neighbours (lo..hi)."""
+    best: tuple[int, str] | None = None
+    for s, e, name in spans:
+        if s < lo or e > hi:
             continue
-        sec = article.section_at(m.start())
-        out.append(Measurement(
-            kind="median", endpoint="other:unknown", value=_f(m.group(1)), unit=m.group(2).lower(),
-            evidence=text[s:e], section=sec.label if sec else None, start=s, end=e))
-    reg = sorted(set(_NCT.findall(text + " " + " ".join(article.registry_ids))))
-    return Trial(registration=reg), out
+        if e <= m.value_start:
+            d = m.value_start - e
+        elif s >= m.end:
+            d = s - m.end
+        else:
+            continue
+        if best is None or d < best[0]:
+            best = (d, name)
+    return best[1] if best else None
+
+
+def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]], arms: list[str]) -> None:
+    values = [it for it in items if it.kind in ("median", "rate")]
+    if not values:
+        return
+    r = attribution_rules()
+    groups: dict[int, list[_Item]] = {}
+    for it in values:
+        if it.mention.group is not None:
+            groups.setdefault(it.mention.group, []).append(it)
+    done: set[int] = set()
+    for g, members in groups.items():
+        members.sort(key=lambda it: it.mention.group_index or 0)
+        k = len(members)
+        first, last = members[0].mention, members[-1].mention
+        # arms named around the list: before it (same clause) or after it for "respectively"
+        if first.respectively or any(x.mention.respectively for x in members):
+            named = [s for s in spans if s[0] >= last.end] or [s for s in spans if s[1] <= first.start]
+        else:
+            named = [s for s in spans if s[1] <= first.start] + [s for s in spans if s[0] >= last.end]
+            inside = [s for s in spans if first.start <= s[0] and s[1] <= last.end]
+            if len(inside) >= k:
+                named = inside
+        names: list[str] = []
+        for s in named:
+            if s[2] not in names:
+                names.append(s[2])
+        if len(names) == k:
+            chosen = names
+        elif len(names) > k and not first.respectively:
+            inside = [s for s in spans if first.start <= s[0] and s[1] <= last.end + 40]
+            chosen = []
+            for s in inside:
+                if s[2] not in chosen:
+                    chosen.append(s[2])
+            if len(chosen) != k:
+                before = [s[2] for s in spans if s[1] <= first.start]
+                uniq = list(dict.fromkeys(before))
+                chosen = uniq[-k:] if len(uniq) >= k else []
+        elif len(arms) == k:
+            chosen = list(arms)
+        else:
+            chosen = []
+        if len(chosen) == k:
+            for it, name in zip(members, chosen):
+                it.arm = name
+                done.add(id(it))
+    ordered = sorted(values, key=lambda it: it.mention.start)
+    singles = [it for it in ordered if id(it) not in done]
+    all_pos = [it.mention for it in ordered]
+    for it in singles:
+        m = it.mention
+        idx = all_pos.index(m)
+        lo = all_pos[idx - 1].end if idx > 0 else 0
+        hi = all_pos[idx + 1].start if idx + 1 < len(all_pos) else len(sent)
+        it.arm = _arm_of_spans(spans, lo, hi, m)
+        if it.arm is None and r.both_arms.search(sent[m.end:m.end + 40]) and len(arms) >= 2:
+            it.arm, it.extra_arms = arms[0], arms[1:]
+        if it.arm is None and len(arms) == 1:
+            it.arm = arms[0]
+
+
+def _comparison(sent: str, m: Mention, spans: list[tuple[int, int, str]], arms: list[str],
+                items: list[_Item]) -> list[str] | None:
+    if len(arms) == 2:
+        return list(arms)
+    if len(arms) < 2:
+        return None
+    before = list(dict.fromkeys(s[2] for s in spans if s[1] <= m.end + 5))
+    inside = list(dict.fromkeys(s[2] for s in spans if s[0] >= (m.cue_start or m.start) and s[1] <= m.end))
+    if inside:
+        ref = inside[-1]
+        prior = [it.arm for it in items if it.arm and it.mention.end <= m.start and it.arm != ref]
+        exp = prior[-1] if prior else next((a for a in reversed(before) if a != ref), None)
+        return [exp, ref] if exp else None
+    if len(before) >= 2:
+        pair = before[-2:]
+        return sorted(pair, key=arms.index)
+    if len(before) == 1:
+        return [before[0], arms[-1]] if before[0] != arms[-1] else None
+    return None
+
+
+# ---------------------------------------------------------------- the entry point
+def extract(article: Article) -> tuple[Trial, list[Measurement]]:
+    """The trial facts and every attributed outcome measurement of one article."""
+    fr = design.frame(article)
+    trial = fr.trial
+    arms = [a.name for a in fr.arms]
+    raw = article.abstract
+    text = normalise(raw)
+    r = attribution_rules()
+    ctx = _Context()
+    out: list[Measurement] = []
+    seen: set[tuple] = set()
+    for sec in article.sections:
+        if sec.label and r.skip_sections.search(sec.label.strip()):
+            continue
+        base = sec.offset
+        sec_text = text[base:base + len(sec.text)]
+        for s0, e0 in sentences(sec_text):
+            s, e = base + s0, base + e0
+            sent = text[s:e]
+            if "95%" in sent or "95 %" in sent or "95 percent" in sent:
+                ctx.ci95 = True
+            pop = _frame_population(sent)
+            if pop is not None:
+                ctx.population = pop
+            if not _GATE.search(sent):
+                continue
+            mentions = [m for m in find_mentions(sent) if not m.not_reached]
+            if not mentions:
+                continue
+            items = _attribute(sent, mentions, ctx, fr, arms)
+            for it in items:
+                for arm in [it.arm, *it.extra_arms]:
+                    meas = _measurement(article, raw, s, e, it, arm, ctx)
+                    if meas is None:
+                        continue
+                    key = (meas.kind, meas.endpoint, meas.arm, tuple(meas.comparison or ()), meas.value,
+                           meas.ci_low, meas.ci_high, meas.population, meas.timepoint)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    out.append(meas)
+    return trial, out
+
+
+def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Frame,
+               arms: list[str]) -> list[_Item]:
+    r = attribution_rules()
+    hits = find_endpoints(sent)
+    spans = design.find_arm(sent, fr)
+    ratio_spans = [(m.cue_start if m.cue_start is not None else m.start, m.end) for m in mentions if m.type == "ratio"]
+    hits = [h for h in hits if h.cue or not any(a <= h.start < b for a, b in ratio_spans)]
+    spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
+    inline = [(m.start(), _clean_pop(m.group("pop"))) for m in r.inline_pop.finditer(sent)]
+    items: list[_Item] = []
+    clause_floor = 0
+    last_endpoint: str | None = None
+    for m in mentions:
+        if "follow_up" in m.flags or "timepoint" in m.flags:
+            continue
+        if m.type == "ratio":
+            kind = m.ratio_kind or "hazard_ratio"
+            ep = _ratio_endpoint(sent, m, hits, ctx, 0)
+            it = _Item(m, kind, ep)
+        elif m.type == "duration":
+            before = sent[:m.value_start]
+            cue = None
+            for c in r.median_cue.finditer(before):
+                cue = c
+            ep_hit = _nearest_before([h for h in hits if not h.cue], m.value_start)
+            if cue is None and not (ep_hit and ep_hit.code in SURVIVAL and m.group is not None):
+                continue
+            window = sent[(cue.end() if cue else ep_hit.start):m.value_start]
+            if r.median_block.search(window) and not (ep_hit and (cue is None or ep_hit.start > cue.start())):
+                continue
+            code = ep_hit.code if ep_hit and ep_hit.code in SURVIVAL else None
+            if code is None and ep_hit and ep_hit.code in ("ORR", "CR") and re.search(r"(?i)duration|durable", sent[max(0, ep_hit.start - 30):ep_hit.end]):
+                code = "DOR"
+            if code is None:
+                tm = re.search(r"(?i)\bmedian\s+(time to [a-z -]{3,30}?|duration of [a-z -]{3,30}?)(?=\s+(?:was|of|were|is)\b|,|\s*\()", before)
+                if tm:
+                    code = "other:" + tm.group(1).lower().strip()
+                elif cue is not None and ctx.endpoint in SURVIVAL and not ep_hit:
+                    code = ctx.endpoint
+            if code is None:
+                continue
+            it = _Item(m, "median", code)
+        elif m.type == "percent":
+            ceil = len(sent)
+            code, hit = _rate_endpoint(sent, m, hits, clause_floor, ceil)
+            if code is None:
+                continue
+            gov_end = hit.end if hit is not None and hit.end <= m.start else m.start
+            between = sent[gov_end:m.start]
+            if r.rate_block.search(between) or r.rate_after.search(sent[m.end:m.end + 30]):
+                continue
+            if hit is not None and code == "OS" and _is_death(sent, hit):
+                code = "other:death"
+            timepoint = None
+            lm = None
+            region = sent[max(0, (hit.start if hit is not None else m.start) - 30):m.start]
+            for x in r.landmark.finditer(region):
+                lm = x
+            if lm is not None:
+                timepoint = _timepoint(lm)
+            if code in SURVIVAL and timepoint is None and code != "OS":
+                pass
+            if code == "AE3" and r.individual_ae.search(between):
+                continue
+            if code in SURVIVAL and timepoint is None and not re.search(r"(?i)\brates?\b|probabilit|estimate", sent[max(0, m.start - 80):m.start]):
+                continue
+            it = _Item(m, "rate", code, timepoint=timepoint)
+        else:
+            continue
+        if it.endpoint is None:
+            continue
+        last_endpoint = it.endpoint
+        pop = ctx.population
+        for pos, p in inline:
+            if pos < m.start:
+                pop = p
+        it.population = pop
+        items.append(it)
+    _assign_arms(sent, items, spans_free, arms)
+    for it in items:
+        if it.kind not in ("median", "rate"):
+            it.comparison = _comparison(sent, it.mention, spans, arms, items)
+    if last_endpoint is not None:
+        ctx.endpoint = last_endpoint
+    return items
+
+
+def _check(kind: str, value: float, lo: float | None, hi: float | None, level: float | None,
+           p: str | None, n: int | None, n_total: int | None) -> tuple[list[str], float | None, float | None]:
+    """consistency.check when that module is present (flags, ln value, SE)."""
+    try:
+        from .consistency import check
+    except ImportError:
+        return [], None, None
+    flags, log_value, se = check(kind, value, lo, hi, level, p, n, n_total)
+    return list(flags), log_value, se
+
+
+def _measurement(article: Article, raw: str, s: int, e: int, it: _Item, arm: str | None,
+                 ctx: _Context) -> Measurement | None:
+    m = it.mention
+    ci_level = m.ci_level
+    if ci_level is None and m.ci_low is not None and ctx.ci95:
+        ci_level = 95.0
+    unit = m.unit if it.kind == "median" else ("%" if it.kind == "rate" else None)
+    flags, log_value, se = _check(it.kind, m.value, m.ci_low, m.ci_high, ci_level, m.p_value, m.n, m.n_total)
+    sec = article.section_at(s)
+    return Measurement(
+        kind=it.kind, endpoint=it.endpoint or "other:unknown", arm=arm,
+        comparison=it.comparison, population=it.population, value=m.value, unit=unit,
+        ci_low=m.ci_low, ci_high=m.ci_high, ci_level=ci_level, p_value=m.p_value,
+        timepoint=it.timepoint, n=m.n, n_total=m.n_total, evidence=raw[s:e],
+        section=sec.label if sec else None, start=s, end=e,
+        log_value=log_value, se=se, flags=list(flags),
+    )

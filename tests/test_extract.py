@@ -1,30 +1,122 @@
-"""extract(): the contract the pipeline relies on, then sentence-level cases from tests/cases."""
+"""extract(): the pipeline contract, rule files, and sentence-level cases from tests/cases/sentences.jsonl.
+
+Each case is a short results text written by us (never copied from an abstract) with the
+measurements it must yield; "only": true also forbids any other measurement. Title and
+METHODS default to a two-arm trial of zumab versus placebo, so arms have names.
+"""
 from __future__ import annotations
 
-from extractor.extract import extract
+import json
+from pathlib import Path
+
+import pytest
+
+from extractor.extract import attribution_rules, extract
 from extractor.models import Article, Section
+from extractor.nlp import check_examples, find_endpoints, sentences
+from extractor.rules import load_rules
+from extractor.extract import AttributionRules
+
+CASES = Path(__file__).parent / "cases" / "sentences.jsonl"
+TITLE = "Zumab versus placebo in advanced zoma"
+METHODS = "Patients were randomly assigned in a 2:1 ratio to receive zumab or placebo."
 
 
-def article(*texts: str, labels: tuple[str | None, ...] = ()) -> Article:
+def article(*sections: tuple[str | None, str], title: str = TITLE) -> Article:
     secs, off = [], 0
-    for i, t in enumerate(texts):
-        secs.append(Section(label=labels[i] if i < len(labels) else None, text=t, offset=off))
-        off += len(t) + 1
-    return Article(pmid="1", title="", sections=secs)
+    for label, text in sections:
+        secs.append(Section(label=label, text=text, offset=off))
+        off += len(text) + 1
+    return Article(pmid="1", title=title, sections=secs)
 
 
-def test_hazard_ratio_and_medians_with_spans() -> None:
-    a = article("Aims here.", "Median survival was 7.5 months with drugx and 5.0 months with placebo "
-                "(hazard ratio for death, 0.61; 95% CI, 0.45 to 0.83; P=0.002).",
-                labels=("BACKGROUND", "RESULTS"))
-    trial, ms = extract(a)
-    hr = [m for m in ms if m.kind == "hazard_ratio"]
-    assert [(m.value, m.ci_low, m.ci_high, m.ci_level, m.p_value) for m in hr] == [(0.61, 0.45, 0.83, 95, "0.002")]
-    assert sorted(m.value for m in ms if m.kind == "median") == [5.0, 7.5]
+def load_cases() -> list[dict]:
+    return [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _matches(want: dict, got: dict) -> bool:
+    for k, v in want.items():
+        g = got.get(k)
+        if isinstance(v, float) or isinstance(v, int) and not isinstance(v, bool):
+            if g is None or abs(float(g) - v) > 1e-6:
+                return False
+        elif isinstance(v, str) and isinstance(g, str):
+            if v.lower() != g.lower():
+                return False
+        elif v != g:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("case", load_cases(), ids=lambda c: c["id"])
+def test_sentence_case(case: dict) -> None:
+    a = article(("METHODS", case.get("methods", METHODS)), (case.get("label", "RESULTS"), case["results"]),
+                title=case.get("title", TITLE))
+    _, ms = extract(a)
+    got = [m.model_dump() for m in ms]
+    for want in case["expect"]:
+        assert any(_matches(want, g) for g in got), f"missing {want}\n got {got}"
+    if case.get("only", True):
+        assert len(got) == len(case["expect"]), f"extra measurements: {got}"
     for m in ms:
-        assert a.abstract[m.start:m.end] == m.evidence and m.section == "RESULTS"
+        assert a.abstract[m.start:m.end] == m.evidence
 
 
-def test_no_results_gives_empty() -> None:
-    trial, ms = extract(article("We describe the design of a trial. NCT01234567."))
-    assert ms == [] and trial.registration == ["NCT01234567"]
+def test_cases_are_many_and_unique() -> None:
+    cases = load_cases()
+    assert len({c["id"] for c in cases}) == len(cases)
+
+
+def test_contract_spans_sections_and_trial() -> None:
+    a = article(("BACKGROUND", "Zoma is rare; 40% of patients die."), ("METHODS", METHODS),
+                ("RESULTS", "Median overall survival was 7.5 months with zumab and 5.0 months with placebo "
+                 "(hazard ratio for death, 0.61; 95% CI, 0.45 to 0.83; P=0.002)."),
+                ("CONCLUSIONS", "Zumab prolonged survival (7.5 vs 5.0 months). NCT01234567."))
+    trial, ms = extract(a)
+    assert trial.registration == ["NCT01234567"] and trial.arms == ["zumab", "placebo"]
+    assert sorted((m.kind, m.value) for m in ms) == [("hazard_ratio", 0.61), ("median", 5.0), ("median", 7.5)]
+    for m in ms:
+        assert m.section == "RESULTS" and a.abstract[m.start:m.end] == m.evidence
+
+
+def test_no_results_gives_nothing() -> None:
+    _, ms = extract(article((None, "We describe the rationale and design of a randomized trial.")))
+    assert ms == []
+    _, ms = extract(article())
+    assert ms == []
+
+
+def test_rule_files_validate_and_examples_hold() -> None:
+    check_examples()
+    r = attribution_rules()
+    raw = load_rules("attribution", AttributionRules)
+    for text, want in raw.skip_sections.examples:
+        assert bool(r.skip_sections.search(text)) is want, text
+    for text, want in raw.rate_block.examples:
+        assert bool(r.rate_block.search(text)) is want, text
+    for text, want in raw.rate_after_block.examples:
+        assert bool(r.rate_after.search(text)) is want, text
+    for text, want in raw.individual_ae.examples:
+        assert bool(r.individual_ae.search(text)) is want, text
+    for text, want in raw.median_block.examples:
+        assert bool(r.median_block.search(text)) is want, text
+    for text, want in raw.both_arms.examples:
+        assert bool(r.both_arms.search(text)) is want, text
+    for f, pat in zip(raw.population_frames, r.frames):
+        for text, want in f.examples:
+            m = pat.search(text)
+            assert m and m.group("pop") == want, text
+    for text, want in raw.inline_population.examples:
+        m = r.inline_pop.search(text)
+        assert m and m.group("pop") == want, text
+
+
+def test_endpoint_phrases_longest_and_case() -> None:
+    hits = find_endpoints("progression-free survival and overall survival; the os of cr")
+    assert [h.code for h in hits] == ["PFS", "OS"]
+
+
+def test_sentence_split_keeps_vs_and_p() -> None:
+    t = "Rates were 44.8% vs. 27.8% (P<.001). Grade 3 events occurred (P=0.005). 12-month OS was 40%."
+    assert [t[s:e] for s, e in sentences(t)] == [
+        "Rates were 44.8% vs. 27.8% (P<.001).", "Grade 3 events occurred (P=0.005).", "12-month OS was 40%."]
