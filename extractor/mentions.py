@@ -83,7 +83,7 @@ class PatternRules(_Strict):
 _REQUIRED = ("number", "p_value", "ci", "bare_interval", "comma_interval", "other_interval", "ratio_value",
              "value_unit", "percent", "count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only",
              "not_reached", "range_sep", "list_gap", "comparison_gap", "respectively", "age_context",
-             "after_age", "timepoint_context", "threshold_context", "difference_context", "followup_context", "label_context")
+             "after_age", "timepoint_context", "threshold_context", "difference_context", "followup_context", "label_context", "tail_phrase")
 
 
 @lru_cache(maxsize=1)
@@ -171,10 +171,13 @@ def _level(s: str | None) -> float | None:
     return float(s) if s else None
 
 
+_CI = tuple[float, float | None, float | None]  # low, high (None: "to not reached"), level
+
+
 @dataclass
 class _Tail:
     end: int
-    ci: tuple[float, float, float | None] | None = None
+    ci: _CI | None = None
     p: str | None = None
 
 
@@ -192,7 +195,7 @@ def _ci_at(t: str, pos: int, bare: bool) -> tuple[re.Match[str], bool] | None:
     if ci:
         return ci, True
     if bare:
-        b = c["bare_interval"].match(t, re.compile(r"\s*").match(t, pos).end())  # type: ignore[union-attr]
+        b = c["bare_interval"].match(t, _SPACE_PUNCT.match(t, pos).end())  # type: ignore[union-attr]
         if b:
             return b, False
         b = c["comma_interval"].match(t, pos)
@@ -201,6 +204,7 @@ def _ci_at(t: str, pos: int, bare: bool) -> tuple[re.Match[str], bool] | None:
     return None
 
 
+_SPACE_PUNCT = re.compile(r"[\s,;:]*")
 _SKIP_TO_P = re.compile(r"[\s,;:)\]]*(?:(?i:respectively)[\s,;:]*)?[(\[]?\s*")
 _SKIP_OTHER = re.compile(r"[\s,;:]*[(\[]?\s*")
 
@@ -213,9 +217,13 @@ def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
     if o:  # an IQR/range between the value and its CI: step over it
         pos = o.end()
     hit = _ci_at(t, pos, bare)
+    if not hit:
+        ph = c["tail_phrase"].match(t, pos)
+        if ph:
+            hit = _ci_at(t, ph.end(), False)
     if hit and _claimable(used, hit[0].start(), hit[0].end()):
         m, marked = hit
-        low, high = _num(m.group("low")), _num(m.group("high"))
+        low, high = _num(m.group("low")), (_num(m.group("high")) if m.group("high") else None)
         level = _level(m.groupdict().get("level") or m.groupdict().get("level2")) if marked else None
         out.ci = (low, high, level)
         out.end = pos = m.end()
@@ -257,9 +265,6 @@ def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
         if not vm or not _free(used, vm.start("value"), vm.end("value")):
             continue
         vs, ve = vm.span("value")
-        after = t[ve:ve + 12]
-        if re.match(r"\s?(?:%|[A-Za-z]{2,})", after) and not re.match(r"\s?(?:for|and|in|with|vs|versus|or|among|to)\b", after):
-            continue
         kind = cue.lastgroup or "hazard_ratio"
         start = cue.start()
         mod = c.modifier.search(_before(t, start, 60))
@@ -268,6 +273,8 @@ def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
             mod = c.modifier.search(_before(t, start, 60))
         cue_text = re.sub(r"(?i)[\s,:=]*(?:(?:was|were|is|of|at)\s*)*$", "", text[start:vs])
         tail = _tail(t, ve, used)
+        if tail.ci and tail.ci[2] is None and (vm.group("blevel") or vm.group("blevel2")):
+            tail.ci = (tail.ci[0], tail.ci[1], float(vm.group("blevel") or vm.group("blevel2")))
         _mark(used, cue.start(), ve)
         out.append(Mention("ratio", _num(vm.group("value")), vs, max(ve, tail.end), vs, ve, ratio_kind=kind,
                            cue=cue_text, cue_start=start,
@@ -311,7 +318,7 @@ class _Item:
     value: float
     type: str | None  # None: a bare number, typed later by its list
     unit: str | None = None
-    mid_ci: tuple[float, float, float | None] | None = None
+    mid_ci: _CI | None = None
     flags: tuple[str, ...] = ()
     not_reached: bool = False
     vend: int = -1    # end of the number itself
@@ -354,7 +361,7 @@ def _items(t: str, used: bytearray) -> list[_Item]:
                 hit = _ci_at(t, um.start("mid"), True)
                 if hit and hit[0].end() <= um.end("mid"):
                     h = hit[0]
-                    mid = (_num(h.group("low")), _num(h.group("high")),
+                    mid = (_num(h.group("low")), _num(h.group("high")) if h.group("high") else None,
                            _level(h.groupdict().get("level") or h.groupdict().get("level2")) if hit[1] else None)
                 elif not p["other_interval"].search(um.group("mid")):
                     continue  # e.g. "12 (n = 40) months": not a clean duration
@@ -404,10 +411,13 @@ def _typed(t: str, items: list[_Item], used: bytearray) -> list[Mention]:
             if it.not_reached:
                 continue
             tail = _tail(t, it.end, bytearray(len(t)))
-            if tail.ci and 0 < tail.ci[0] <= it.value <= tail.ci[1] and it.value < 50 \
+            if tail.ci and tail.ci[1] is not None and 0 < tail.ci[0] <= it.value <= tail.ci[1] and it.value < 50 \
                     and not p["difference_context"].search(_before(t, it.start, 40)):
                 _tail(t, it.end, used)
-                out.append(Mention("ratio", it.value, it.start, tail.end, it.start, it.end,
+                kind = None
+                for cm in compiled().cue.finditer(t, 0, it.start):
+                    kind = cm.lastgroup
+                out.append(Mention("ratio", it.value, it.start, tail.end, it.start, it.end, ratio_kind=kind,
                                    ci_low=tail.ci[0], ci_high=tail.ci[1], ci_level=tail.ci[2], p_value=tail.p,
                                    flags=("bare",)))
             continue
