@@ -243,3 +243,12 @@ def reextract(db: sqlite_utils.Database, pmids: Iterable[str] | None = None, *,
     write_batch(db, batch, summary)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+DEMO_FILES = ("efetch_trials.xml", "baseline_sample.xml.gz")
+
+
+def bundled_fixtures() -> list[Path]:
+    """The fixture files the demo ingests (present in a source checkout)."""
+    return [FIXTURES / f for f in DEMO_FILES if (FIXTURES / f).is_file()]

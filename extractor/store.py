@@ -311,19 +311,41 @@ class _transaction:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
 
 
+# What a read-only query may do: read tables, call functions, and run the PRAGMAs that
+# only report (their argument is a table name, never a value to set). Everything else
+# (ATTACH, a setting PRAGMA, BEGIN, any write) is denied by the authorizer up front.
+_READ_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
+                 sqlite3.SQLITE_RECURSIVE}
+_READ_PRAGMAS = {"table_info", "table_xinfo", "table_list", "index_list", "index_info",
+                 "index_xinfo", "foreign_key_list", "compile_options", "data_version"}
+
+
+def _read_only(action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
+    if action in _READ_ACTIONS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in _READ_PRAGMAS:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master":
+        return sqlite3.SQLITE_OK  # SQLite registering json_each & co. (query_only still blocks writes)
+    return sqlite3.SQLITE_DENY
+
+
 def query(db: sqlite_utils.Database, sql: str, params: Sequence | dict = ()) -> tuple[list[str], list[tuple]]:
-    """Run one read-only statement; a write is refused with StoreError."""
+    """Run one read-only statement; a write (or ATTACH, or a setting PRAGMA) is refused
+    with StoreError."""
     conn = db.conn
     try:
         conn.execute("PRAGMA query_only = ON")
+        conn.set_authorizer(_read_only)
         try:
             cur = conn.execute(sql, params)
             rows = cur.fetchall()
         finally:
+            conn.set_authorizer(None)
             conn.execute("PRAGMA query_only = OFF")
     except sqlite3.Error as e:
         msg = str(e)
-        if "readonly" in msg or "read-only" in msg or "query_only" in msg:
+        if "readonly" in msg or "read-only" in msg or "query_only" in msg or "authoriz" in msg:
             raise StoreError("query is read-only: write statements are refused") from None
         raise StoreError(f"SQL error: {msg}") from None
     cols = [d[0] for d in cur.description or ()]
