@@ -184,4 +184,183 @@ def demo(db_path, out_dir):
 
 # --- fetch / search (NCBI E-utilities) -----------------------------------------------
 
+def _ncbi_options(f):
+    """Options shared by fetch and search: who we are to NCBI, where to send requests."""
+    opts = [
+        click.option("--api-key", envvar="NCBI_API_KEY", default=None,
+                     help="NCBI API key (env NCBI_API_KEY): 10 requests/s instead of 3."),
+        click.option("--email", envvar="NCBI_EMAIL", default=None,
+                     help="Your e-mail, sent to NCBI with every request (env NCBI_EMAIL)."),
+        click.option("--base-url", default=None, metavar="URL",
+                     help="Send every request here instead of NCBI (a mirror or a test server)."),
+        click.option("--refresh", is_flag=True, help="Fetch again ids whose records are already stored."),
+        click.option("--no-extract", is_flag=True,
+                     help="Store records without extracting measurements (run re-extraction later)."),
+        click.option("--rate", type=float, default=None, hidden=True),
+        click.option("--retries", type=int, default=6, hidden=True),
+        click.option("--backoff", type=float, default=1.0, hidden=True),
+        click.option("--timeout", type=float, default=60.0, hidden=True),
+        db_option,
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _client(api_key, email, base_url, rate, retries, backoff, timeout):
+    from .fetch import EutilsClient
+
+    return EutilsClient(api_key=api_key, email=email, base_url=base_url, rate=rate, retries=retries,
+                        backoff=backoff, timeout=timeout)
+
+
+def _run_acquire(db_path: str, no_extract: bool, run) -> None:
+    """Open the database, run with a progress bar on stderr, print the summary; failures exit 1."""
+    import sys
+
+    from .acquire import IngestStore
+    from .errors import ExtractorError
+    from .store import open_db
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=total, label="fetching", file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    try:
+        db = open_db(db_path)
+        summary = run(db, progress, IngestStore(extract=not no_extract))
+    except ExtractorError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    for line in summary.lines():
+        click.echo(line)
+    if summary.failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("ids", nargs=-1)
+@click.option("--from-file", "from_file", type=click.File("r"), default=None,
+              help="Read ids from FILE (one or more a line; '#' starts a comment); '-' is stdin.")
+@click.option("--batch-size", type=click.IntRange(1, 200), default=200, show_default=True,
+              help="PMIDs per efetch request.")
+@_ncbi_options
+def fetch(ids, from_file, batch_size, api_key, email, base_url, refresh, no_extract, rate, retries, backoff,
+          timeout, db_path):
+    """Fetch PubMed records by PMID, DOI (10.xxx/...) or PMCID, mixed; '-' reads ids from stdin.
+
+    Records already in the database are skipped (unless --refresh), so an interrupted
+    run can simply be started again. The summary names every id that could not be got.
+    """
+    import re
+    import sys
+
+    from .acquire import acquire
+
+    items = [i for i in ids if i != "-"]
+    streams = ([from_file] if from_file else []) + ([sys.stdin] if "-" in ids else [])
+    for stream in streams:
+        for line in stream:
+            items += [t for t in re.split(r"[\s,;]+", line.split("#", 1)[0]) if t]
+    if not items:
+        raise click.UsageError("give PMIDs, DOIs or PMCIDs as arguments, --from-file FILE, or - for stdin")
+    client = _client(api_key, email, base_url, rate, retries, backoff, timeout)
+    _run_acquire(db_path, no_extract, lambda db, progress, store: acquire(
+        db, client, items, refresh=refresh, batch_size=batch_size, progress=progress, store=store))
+    sys.stdout.flush()
+
+
+@main.command()
+@click.argument("query")
+@click.option("--max", "max_ids", type=click.IntRange(min=1), default=None,
+              help="Fetch at most N records (default: all).")
+@_ncbi_options
+def search(query, max_ids, api_key, email, base_url, refresh, no_extract, rate, retries, backoff, timeout,
+           db_path):
+    """Fetch every PubMed record matching QUERY (PubMed search syntax).
+
+    Above esearch's 10,000-id limit the query is split by publication date, and the
+    summary says so.
+    """
+    from .acquire import acquire_search
+
+    client = _client(api_key, email, base_url, rate, retries, backoff, timeout)
+    _run_acquire(db_path, no_extract, lambda db, progress, store: acquire_search(
+        db, client, query, max_ids=max_ids, refresh=refresh, progress=progress, store=store))
+
+
 # --- table / meta (reports) ----------------------------------------------------------
+
+def _report_filters(f):
+    """Options shared by table and meta: which trials and records a report covers."""
+    opts = [
+        click.option("--endpoint", default=None, help="Endpoint code, e.g. PFS, OS, ORR, other:mace."),
+        click.option("--kind", default=None, help="Measurement kind: HR, OR, RR, median or rate."),
+        click.option("--pmid", "pmids", multiple=True, help="Only this PMID (repeatable)."),
+        click.option("--search", default=None,
+                     help="Full-text search over title and abstract (SQLite FTS5 syntax), e.g. 'nivolumab AND melanoma'."),
+        click.option("--where", default=None,
+                     help="SQL condition on the view's columns, e.g. \"year >= 2015\" (see README: SQL views)."),
+        db_option,
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv", "json", "html"]), default="markdown",
+              show_default=True, help="markdown fits a terminal; html is one sortable page with evidence on hover.")
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", show_default=True,
+              help="Output file.")
+@_report_filters
+def table(fmt, output, endpoint, kind, pmids, search, where, db_path):
+    """Evidence table: one row per (trial, population, endpoint) with medians, the ratio and its CI, rates."""
+    from .errors import ExtractorError
+    from .report import Filters, evidence_rows, render_table
+
+    db = _open_db(db_path, must_exist=True)
+    try:
+        rows = evidence_rows(db, Filters(endpoint=endpoint, kind=kind, pmids=tuple(pmids), search=search,
+                                         where=where))
+        output.write(render_table(rows, fmt))
+    except ExtractorError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@main.command()
+@click.option("--by", "by", type=click.Choice(["population"]), default=None,
+              help="One pooled result per population (cohort/subgroup) instead of one overall.")
+@click.option("--method", type=click.Choice(["dl", "reml", "pm"]), default="dl", show_default=True,
+              help="Random-effects tau² estimator: DerSimonian-Laird, REML or Paule-Mandel.")
+@click.option("--include-flagged", is_flag=True, help="Also pool records whose consistency flags failed.")
+@click.option("--plot", "plot_path", default=None, type=click.Path(dir_okay=False),
+              help="Write a forest plot (.png, .svg or .pdf); with --by population, one file per population.")
+@_report_filters
+def meta(by, method, include_flagged, plot_path, endpoint, kind, pmids, search, where, db_path):
+    """Pool one ratio (HR, OR or RR) for an endpoint across trials: fixed and random effects, Q, I², tau².
+
+    Example: meta --endpoint PFS --method reml --plot forest.png
+    """
+    from .errors import ExtractorError
+    from .report import Filters, run_meta, render_meta, write_forest_plots
+
+    if not endpoint:
+        raise click.UsageError("meta needs --endpoint, e.g. --endpoint PFS")
+    db = _open_db(db_path, must_exist=True)
+    try:
+        report = run_meta(db, endpoint, Filters(kind=kind, pmids=tuple(pmids), search=search, where=where),
+                          by_population=by == "population", method=method, include_flagged=include_flagged)
+        click.echo(render_meta(report), nl=False)
+        if plot_path:
+            for path in write_forest_plots(report, plot_path):
+                click.echo(f"Forest plot: {path}")
+    except ExtractorError as e:
+        raise click.ClickException(str(e)) from None

@@ -22,6 +22,7 @@ import sqlite_utils
 from . import __version__
 from .errors import StoreError
 from .models import Article, Measurement, Trial
+from .views import REPORT_VIEWS
 
 DEFAULT_DB = "evidence.db"
 
@@ -135,6 +136,7 @@ SELECT m.pmid, a.title, a.journal, a.year, m.kind, m.endpoint, m.arm, m.comparis
        m.log_value, m.se, m.flags, m.extractor_version
 FROM measurements m JOIN articles a ON a.pmid = m.pmid
 """,
+    **REPORT_VIEWS,  # evidence_table, meta_input (extractor/views.py, read by report.py)
 }
 
 MEASUREMENT_COLUMNS = (
