@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -192,15 +193,16 @@ class EutilsClient:
                     r = self.session.get(url, params=data, timeout=self.timeout)
                 body = r.content
             except TRANSIENT as e:
-                last = f"{type(e).__name__}: {str(e)[:200]}"
+                last = _short(e)
                 continue
             except requests.RequestException as e:
-                raise FetchError(f"{what}: {type(e).__name__}: {e}") from None
+                raise FetchError(f"{what}: {_short(e)}") from None
             if r.status_code in RETRY_STATUS:
                 last = f"HTTP {r.status_code}"
                 continue
             if r.status_code >= 400:
-                snippet = body[:200].decode("utf-8", "replace").strip()
+                snippet = " ".join(re.sub(rb"<[^>]*>", b" ", body[:2000]).decode("utf-8", "replace").split())
+                snippet = snippet[:150]
                 raise FetchError(f"{what}: HTTP {r.status_code} {r.reason}: {snippet}")
             if accept is not None and not accept(body):
                 last = f"an answer that is not the expected format ({body[:60]!r})"
@@ -263,8 +265,11 @@ class EutilsClient:
             return plan
         if want <= cap:
             res = self.esearch(term, retmax=want, usehistory=True)
-            plan.slices.append(Slice(term, res.count, res.ids[:want], res.webenv, res.query_key))
-            return plan
+            if len(res.ids) >= want:
+                plan.slices.append(Slice(term, res.count, res.ids[:want], res.webenv, res.query_key))
+                return plan
+            # the server lists fewer ids per query than we thought: learn its cap and split
+            self.esearch_cap = cap = max(1, len(res.ids))
         ranges = self._split(term, FIRST_PDAT, date.today() + timedelta(days=366), first.count)
         got = 0
         for lo, hi, n in ranges:
@@ -337,6 +342,19 @@ class EutilsClient:
                 if orig is not None and pmid and rec.get("status") != "error":
                     out[orig] = str(pmid)
         return out
+
+
+def _short(e: Exception) -> str:
+    """A one-line reason: the innermost cause of a requests error, not its repr chain."""
+    inner: BaseException = e
+    while inner.__context__ is not None or (inner.args and isinstance(inner.args[0], BaseException)):
+        nxt = inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else inner.__context__
+        if nxt is None or nxt is inner:
+            break
+        inner = nxt
+    text = str(inner).split(": ", 1)[-1] if "Connection" in type(inner).__name__ else str(inner)
+    text = " ".join(text.split())
+    return f"{type(e).__name__} ({text[:120]})" if text else type(e).__name__
 
 
 def _norm_id(value: str, idtype: str) -> str:

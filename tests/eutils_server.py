@@ -8,8 +8,11 @@ The records are ours: made-up titles and abstracts, never real PubMed text.
 Like NCBI it counts requests per second and answers 429 with no Retry-After above the
 limit (3/s without api_key, 10/s with, unless `rate` is given), and it records every
 request's arrival time so a test can assert the limit was never exceeded. On demand it
-misbehaves: `server.fail("efetch", 429, 503, "slow", "truncate", "short", "html", "drop")`
-queues faults that the next requests to that endpoint get, one each.
+misbehaves: `server.fail("efetch", 429, 503, "slow", "truncate", "short", "html", "drop",
+"garble")` queues faults that the next requests to that endpoint get, one each: a status
+(429 without Retry-After, 5xx, 4xx), an answer slower than `slow_seconds`, a body cut to
+half (honest Content-Length), a body shorter than its Content-Length, an HTML error page
+with status 200, a connection closed without an answer, a body missing its middle third.
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ HTML_ERROR = (
     b"</head><body><h1>Service unavailable</h1><p>The server is temporarily unable to service "
     b"your request. Please try again later.</p></body></html>\n"
 )
-FAULTS = ("slow", "truncate", "short", "html", "drop")
+FAULTS = ("slow", "truncate", "short", "html", "drop", "garble")
 
 
 @dataclass
@@ -219,6 +222,11 @@ class EutilsServer:
             if not isinstance(f, int) and f not in FAULTS:
                 raise ValueError(f"unknown fault {f!r}")
             self._faults[endpoint].append(f)
+
+    def forget_history(self) -> None:
+        """Expire every WebEnv, as NCBI does after a while."""
+        with self._lock:
+            self._history.clear()
 
     def calls(self, endpoint: str | None = None) -> list[Logged]:
         with self._lock:
@@ -432,6 +440,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(app.delay)
         if fault == "slow":
             time.sleep(app.slow_seconds)
+        if fault == "garble":  # a middle third lost: starts and ends like XML, is not
+            third = len(body) // 3
+            return self._send(entry, status, ctype, body[:third] + body[2 * third:])
         if fault == "truncate":
             return self._send(entry, status, ctype, body[: len(body) // 2])
         if fault == "short":
