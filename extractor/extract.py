@@ -62,6 +62,7 @@ class AttributionRules(_Rule):
     individual_ae: Flagged
     outcomes: list[Outcome]
     outcome_examples: list[tuple[str, str]]
+    outcome_block: Flagged
     median_cue: Flagged
     median_block: Flagged
     landmark: Captured
@@ -77,6 +78,7 @@ class _Compiled:
     rate_after: re.Pattern[str]
     individual_ae: re.Pattern[str]
     outcomes: list[tuple[str, re.Pattern[str]]]
+    outcome_block: re.Pattern[str]
     median_cue: re.Pattern[str]
     median_block: re.Pattern[str]
     landmark: re.Pattern[str]
@@ -96,7 +98,8 @@ def attribution_rules() -> _Compiled:
         rate_after=re.compile(r.rate_after_block.pattern, i),
         individual_ae=re.compile(r.individual_ae.pattern, i),
         outcomes=[(o.name, re.compile(o.pattern, i)) for o in r.outcomes],
-        median_cue=re.compile(r.median_cue.pattern),
+        outcome_block=re.compile(r.outcome_block.pattern, i),
+        median_cue=re.compile(r.median_cue.pattern, i),
         median_block=re.compile(r.median_block.pattern, i),
         landmark=re.compile(r.landmark.pattern, i),
         both_arms=re.compile(r.both_arms.pattern, i),
@@ -194,16 +197,20 @@ def _is_death(sent: str, h: Hit) -> bool:
     return bool(re.match(r"(?i)death|deaths|died|mortality", sent[h.start:h.end]))
 
 
-def _rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int, ceil: int) -> tuple[str | None, Hit | None]:
-    """Endpoint of a percentage: the phrase that governs it, following ('had a response') or before."""
-    r = attribution_rules()
-    after = [h for h in hits if h.start >= m.end and h.start <= ceil and not h.cue]
+def _rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int, list_end: int) -> tuple[str | None, Hit | None]:
+    """Endpoint of a percentage: the phrase right after it ("3% complete responses"), the one
+    its list is said to have ("26% of X patients had stable disease"), else the nearest before."""
+    free = [h for h in hits if not h.cue]
+    after = [h for h in free if h.start >= m.end]
+    if after and re.fullmatch(r"\s*", sent[m.end:after[0].start]):
+        return after[0].code, after[0]
+    after = [h for h in free if h.start >= list_end]
     if after:
-        gap = sent[m.end:after[0].start]
-        if len(gap) <= 45 and re.search(r"\b(had|achieved|experienced|showed|developed|attained|with)\b", gap) \
-                and not re.search(r"[;]|\b(was|were)\b", gap):
+        gap = sent[list_end:after[0].start]
+        if len(gap) <= 60 and re.search(r"\b(had|achieved|experienced|showed|developed|attained)\s+(?:an?\s+|the\s+)?$", gap) \
+                and not re.search(r"[;]|\b(was|were)\b|\d%", gap):
             return after[0].code, after[0]
-    before = _nearest_before([h for h in hits if not h.cue], m.start, floor)
+    before = _nearest_before(free, m.start, floor)
     if before is not None:
         return before.code, before
     name = _outcome_name(sent[floor:m.start]) or _outcome_name(sent[m.end:min(len(sent), m.end + 40)])
@@ -211,11 +218,11 @@ def _rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int, ceil: int
 
 
 # ---------------------------------------------------------------- arms
-def _arm_of_spans(spans: list[tuple[int, int, str]], lo: int, hi: int, m: Mention) -> str | None:
-    """The arm phrase nearest to the value between its neighbours (lo..hi)."""
-    best: tuple[int, str] | None = None
-    for s, e, name in spans:
-        if s < lo or e > hi:
+def _bind(spans: list[tuple[int, int, str]], lo: int, hi: int, m: Mention, used: set[int]) -> str | None:
+    """The free arm phrase nearest to the value inside its own segment (lo..hi)."""
+    best: tuple[int, int, str] | None = None
+    for i, (s, e, name) in enumerate(spans):
+        if i in used or s < lo or e > hi:
             continue
         if e <= m.value_start:
             d = m.value_start - e
@@ -224,65 +231,71 @@ def _arm_of_spans(spans: list[tuple[int, int, str]], lo: int, hi: int, m: Mentio
         else:
             continue
         if best is None or d < best[0]:
-            best = (d, name)
-    return best[1] if best else None
+            best = (d, i, name)
+    if best is None:
+        return None
+    used.add(best[1])
+    return best[2]
 
 
-def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]], arms: list[str]) -> None:
-    values = [it for it in items if it.kind in ("median", "rate")]
+def _uniq(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
+def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]], arms: list[str],
+                 populations: list[str], all_mentions: list[Mention]) -> None:
+    """Give each median and rate its arm: bound phrase, list order, or the trial's arm order."""
+    values = sorted((it for it in items if it.kind in ("median", "rate")), key=lambda it: it.mention.start)
     if not values:
         return
     r = attribution_rules()
+    bounds = sorted(all_mentions, key=lambda x: x.start)
+
+    def segment(m: Mention) -> tuple[int, int]:
+        i = bounds.index(m)
+        return (bounds[i - 1].end if i else 0, bounds[i + 1].start if i + 1 < len(bounds) else len(sent))
+
+    used: set[int] = set()
     groups: dict[int, list[_Item]] = {}
     for it in values:
         if it.mention.group is not None:
             groups.setdefault(it.mention.group, []).append(it)
     done: set[int] = set()
-    for g, members in groups.items():
-        members.sort(key=lambda it: it.mention.group_index or 0)
-        k = len(members)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
         first, last = members[0].mention, members[-1].mention
-        # arms named around the list: before it (same clause) or after it for "respectively"
-        if first.respectively or any(x.mention.respectively for x in members):
-            named = [s for s in spans if s[0] >= last.end] or [s for s in spans if s[1] <= first.start]
+        k = len(members)
+        inside = [i for i, sp in enumerate(spans) if first.end <= sp[0] and sp[1] <= last.start]
+        resp = any(x.mention.respectively for x in members)
+        if inside and not resp:
+            continue  # interleaved "8 months with A and 5 months with B": bind one by one below
+        lo, hi = segment(first)[0], segment(last)[1]
+        before = _uniq([sp[2] for sp in spans if lo <= sp[0] and sp[1] <= first.start])
+        after = _uniq([sp[2] for sp in spans if sp[0] >= last.end and sp[1] <= hi])
+        if resp:
+            chosen = after[:k] if len(after) >= k else []
+            if not chosen and len(before) == 1:
+                chosen = before * k
+                if len(populations) == k:
+                    for it, pop in zip(members, populations):
+                        it.population = pop
         else:
-            named = [s for s in spans if s[1] <= first.start] + [s for s in spans if s[0] >= last.end]
-            inside = [s for s in spans if first.start <= s[0] and s[1] <= last.end]
-            if len(inside) >= k:
-                named = inside
-        names: list[str] = []
-        for s in named:
-            if s[2] not in names:
-                names.append(s[2])
-        if len(names) == k:
-            chosen = names
-        elif len(names) > k and not first.respectively:
-            inside = [s for s in spans if first.start <= s[0] and s[1] <= last.end + 40]
-            chosen = []
-            for s in inside:
-                if s[2] not in chosen:
-                    chosen.append(s[2])
-            if len(chosen) != k:
-                before = [s[2] for s in spans if s[1] <= first.start]
-                uniq = list(dict.fromkeys(before))
-                chosen = uniq[-k:] if len(uniq) >= k else []
-        elif len(arms) == k:
-            chosen = list(arms)
-        else:
-            chosen = []
+            chosen = before[-k:] if len(before) >= k else []
+            if not chosen and not before and not after and len(arms) == k:
+                chosen = list(arms)
+            if not chosen and len(before) == 1 and not after and len(arms) == k and before[0] == arms[0]:
+                chosen = list(arms)
         if len(chosen) == k:
             for it, name in zip(members, chosen):
                 it.arm = name
                 done.add(id(it))
-    ordered = sorted(values, key=lambda it: it.mention.start)
-    singles = [it for it in ordered if id(it) not in done]
-    all_pos = [it.mention for it in ordered]
-    for it in singles:
+    for it in values:
+        if id(it) in done:
+            continue
         m = it.mention
-        idx = all_pos.index(m)
-        lo = all_pos[idx - 1].end if idx > 0 else 0
-        hi = all_pos[idx + 1].start if idx + 1 < len(all_pos) else len(sent)
-        it.arm = _arm_of_spans(spans, lo, hi, m)
+        lo, hi = segment(m)
+        it.arm = _bind(spans, lo, hi, m, used)
         if it.arm is None and r.both_arms.search(sent[m.end:m.end + 40]) and len(arms) >= 2:
             it.arm, it.extra_arms = arms[0], arms[1:]
         if it.arm is None and len(arms) == 1:
@@ -365,6 +378,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
     spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
     inline = [(m.start(), _clean_pop(m.group("pop"))) for m in r.inline_pop.finditer(sent)]
     items: list[_Item] = []
+    kept = [m for m in mentions if "follow_up" not in m.flags and "timepoint" not in m.flags]
     clause_floor = 0
     last_endpoint: str | None = None
     for m in mentions:
@@ -398,9 +412,11 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
                 continue
             it = _Item(m, "median", code)
         elif m.type == "percent":
-            ceil = len(sent)
-            code, hit = _rate_endpoint(sent, m, hits, clause_floor, ceil)
+            list_end = max((x.end for x in mentions if m.group is not None and x.group == m.group), default=m.end)
+            code, hit = _rate_endpoint(sent, m, hits, clause_floor, list_end)
             if code is None:
+                continue
+            if code.startswith("other:") and r.outcome_block.search(sent[:m.start]):
                 continue
             gov_end = hit.end if hit is not None and hit.end <= m.start else m.start
             between = sent[gov_end:m.start]
@@ -433,7 +449,9 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
                 pop = p
         it.population = pop
         items.append(it)
-    _assign_arms(sent, items, spans_free, arms)
+    _assign_arms(sent, items, spans_free, arms, fr.populations, [x for x in mentions if x in kept])
+    if len(arms) >= 2:  # a rate that no arm claims is pooled over arms: SCHEMA does not annotate it
+        items = [it for it in items if it.kind != "rate" or it.arm is not None]
     for it in items:
         if it.kind not in ("median", "rate"):
             it.comparison = _comparison(sent, it.mention, spans, arms, items)
