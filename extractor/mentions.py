@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Literal
+from typing import Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -65,6 +65,7 @@ class PatternRule(_Strict):
     description: str
     regex: str
     mode: Literal["search", "match", "fullmatch"] = "search"  # how mentions.py applies it
+    requires: list[str] = Field(default_factory=list)  # tried only on text holding one of these
     examples: list[str] = Field(min_length=1)
     counter_examples: list[str] = Field(default_factory=list)
 
@@ -74,6 +75,7 @@ class PatternRules(_Strict):
     num: str
     patterns: dict[str, PatternRule]
     ratio_cues: dict[str, list[str]]
+    ratio_cue_literals: list[str]  # every cue contains one of these (a fast pre-check)
     cue_modifiers: list[str]
     units: dict[str, str]
     number_words: dict[str, int]
@@ -111,7 +113,9 @@ def _numword_regex(words: dict[str, int]) -> str:
 @dataclass(frozen=True)
 class _Compiled:
     p: dict[str, re.Pattern[str]]
+    requires: dict[str, tuple[str, ...]]
     cue: re.Pattern[str]
+    cue_literals: tuple[str, ...]
     modifier: re.Pattern[str]
     units: dict[str, str]
     numbers: dict[str, int]
@@ -132,13 +136,13 @@ def compiled() -> _Compiled:
             out[name] = re.compile(src)
         except re.error as e:
             raise RuleError(f"rules/patterns.json: pattern {name}: {e}") from e
-    cue_src = "|".join(f"(?P<{kind}>" + "|".join(alts) + ")" for kind, alts in r.ratio_cues.items())
+    cue_src = "(?:" + "|".join(f"(?P<{kind}>" + "|".join(alts) + ")" for kind, alts in r.ratio_cues.items()) + ")"
     mod_src = r"(?i:(?:" + _alternation(r.cue_modifiers) + r")[\s-]+)$"
     try:
         cue, modifier = re.compile(cue_src), re.compile(mod_src)
     except re.error as e:
         raise RuleError(f"rules/patterns.json: ratio_cues: {e}") from e
-    return _Compiled(out, cue, modifier, {k.lower(): v for k, v in r.units.items()},
+    return _Compiled(out, {k: tuple(v.requires) for k, v in r.patterns.items()}, cue, tuple(r.ratio_cue_literals), modifier, {k.lower(): v for k, v in r.units.items()},
                      {k.lower(): v for k, v in r.number_words.items()})
 
 
@@ -236,6 +240,15 @@ def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
     return out
 
 
+def _scan(name: str, t: str) -> Iterator[re.Match[str]]:
+    """finditer of pattern `name`, skipped when the text lacks all of its required literals."""
+    c = compiled()
+    req = c.requires[name]
+    if req and not any(lit in t for lit in req):
+        return iter(())
+    return c.p[name].finditer(t)
+
+
 def _mark(used: bytearray, a: int, b: int) -> None:
     used[a:b] = b"\x01" * (b - a)
 
@@ -258,6 +271,8 @@ def _before(t: str, pos: int, width: int = 40) -> str:
 def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
     c = compiled()
     out: list[Mention] = []
+    if not any(lit in t for lit in c.cue_literals):
+        return out
     for cue in c.cue.finditer(t):
         if not _free(used, cue.start(), cue.end()):
             continue
@@ -287,7 +302,7 @@ def _counts(t: str, used: bytearray) -> list[Mention]:
     p = compiled().p
     out: list[Mention] = []
     for name in ("count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only"):
-        for m in p[name].finditer(t):
+        for m in _scan(name, t):
             if not _free(used, m.start(), m.end()):
                 continue
             if m.start() > 0 and (t[m.start() - 1].isalnum() or t[m.start() - 1] == "."):
@@ -369,7 +384,7 @@ def _items(t: str, used: bytearray) -> list[_Item]:
             items.append(_Item(s, um.end(), _num(m.group(0)), "duration", unit, mid, flags, vend=e))
             continue
         items.append(_Item(s, e, _num(m.group(0)), None, vend=e))
-    for m in p["not_reached"].finditer(t):
+    for m in _scan("not_reached", t):
         if _free(used, m.start(), m.end()):
             items.append(_Item(m.start(), m.end(), math.nan, None, not_reached=True, vend=m.end()))
     items.sort(key=lambda i: i.start)
@@ -465,9 +480,14 @@ def _group(t: str, ms: list[Mention]) -> list[Mention]:
     return out
 
 
+_DIGIT = re.compile(r"\d")
+
+
 def find_mentions(text: str) -> list[Mention]:
     """All numeric result mentions of `text` (one sentence, or any string), in text order."""
     if not text:
+        return []
+    if not _DIGIT.search(text) and not any(w in text for w in ("reach", "stimable", "valuable")):
         return []
     t = normalise(text)
     p = compiled().p
@@ -475,7 +495,7 @@ def find_mentions(text: str) -> list[Mention]:
     # claim it as its tail), 1 claimed
     used = bytearray(len(t))
     for name in ("ci", "other_interval", "p_value"):
-        for m in p[name].finditer(t):
+        for m in _scan(name, t):
             used[m.start():m.end()] = b"\x02" * (m.end() - m.start())
     mentions = _ratios(t, used, text)
     mentions += _counts(t, used)
