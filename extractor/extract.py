@@ -63,9 +63,11 @@ class AttributionRules(_Rule):
     outcomes: list[Outcome]
     outcome_examples: list[tuple[str, str]]
     outcome_block: Flagged
+    outcome_after: Flagged
     median_cue: Flagged
     median_block: Flagged
     landmark: Captured
+    landmark_list: Captured
     both_arms: Flagged
 
 
@@ -79,9 +81,11 @@ class _Compiled:
     individual_ae: re.Pattern[str]
     outcomes: list[tuple[str, re.Pattern[str]]]
     outcome_block: re.Pattern[str]
+    outcome_after: re.Pattern[str]
     median_cue: re.Pattern[str]
     median_block: re.Pattern[str]
     landmark: re.Pattern[str]
+    landmark_list: re.Pattern[str]
     both_arms: re.Pattern[str]
 
 
@@ -99,9 +103,11 @@ def attribution_rules() -> _Compiled:
         individual_ae=re.compile(r.individual_ae.pattern, i),
         outcomes=[(o.name, re.compile(o.pattern, i)) for o in r.outcomes],
         outcome_block=re.compile(r.outcome_block.pattern, i),
+        outcome_after=re.compile(r.outcome_after.pattern, i),
         median_cue=re.compile(r.median_cue.pattern, i),
         median_block=re.compile(r.median_block.pattern, i),
         landmark=re.compile(r.landmark.pattern, i),
+        landmark_list=re.compile(r.landmark_list.pattern, i),
         both_arms=re.compile(r.both_arms.pattern, i),
     )
 
@@ -200,14 +206,14 @@ def _is_death(sent: str, h: Hit) -> bool:
 def _rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int, list_end: int) -> tuple[str | None, Hit | None]:
     """Endpoint of a percentage: the phrase right after it ("3% complete responses"), the one
     its list is said to have ("26% of X patients had stable disease"), else the nearest before."""
-    free = [h for h in hits if not h.cue]
+    free = hits
     after = [h for h in free if h.start >= m.end]
     if after and re.fullmatch(r"\s*", sent[m.end:after[0].start]):
         return after[0].code, after[0]
     after = [h for h in free if h.start >= list_end]
     if after:
         gap = sent[list_end:after[0].start]
-        if len(gap) <= 60 and re.search(r"\b(had|achieved|experienced|showed|developed|attained)\s+(?:an?\s+|the\s+)?$", gap) \
+        if len(gap) <= 60 and attribution_rules().outcome_after.search(gap) \
                 and not re.search(r"[;]|\b(was|were)\b|\d%", gap):
             return after[0].code, after[0]
     before = _nearest_before(free, m.start, floor)
@@ -282,9 +288,7 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
                         it.population = pop
         else:
             chosen = before[-k:] if len(before) >= k else []
-            if not chosen and not before and not after and len(arms) == k:
-                chosen = list(arms)
-            if not chosen and len(before) == 1 and not after and len(arms) == k and before[0] == arms[0]:
+            if not chosen and len(arms) == k and len(before) + len(after) <= 1:
                 chosen = list(arms)
         if len(chosen) == k:
             for it, name in zip(members, chosen):
@@ -393,7 +397,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
             cue = None
             for c in r.median_cue.finditer(before):
                 cue = c
-            ep_hit = _nearest_before([h for h in hits if not h.cue], m.value_start)
+            ep_hit = _nearest_before(hits, m.value_start)
             if cue is None and not (ep_hit and ep_hit.code in SURVIVAL and m.group is not None):
                 continue
             window = sent[(cue.end() if cue else ep_hit.start):m.value_start]
@@ -450,6 +454,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
         it.population = pop
         items.append(it)
     _assign_arms(sent, items, spans_free, arms, fr.populations, [x for x in mentions if x in kept])
+    _landmark_lists(sent, items, arms)
     if len(arms) >= 2:  # a rate that no arm claims is pooled over arms: SCHEMA does not annotate it
         items = [it for it in items if it.kind != "rate" or it.arm is not None]
     for it in items:
@@ -469,6 +474,26 @@ def _check(kind: str, value: float, lo: float | None, hi: float | None, level: f
         return [], None, None
     flags, log_value, se = check(kind, value, lo, hi, level, p, n, n_total)
     return list(flags), log_value, se
+
+
+def _landmark_lists(sent: str, items: list[_Item], arms: list[str]) -> None:
+    """"1-, 2-, and 3-year survival rates of 38%, 12% and 2% versus 45%, 12% and 6%": time
+    points in order, then arms in order when the list holds one run per arm."""
+    for tl in attribution_rules().landmark_list.finditer(sent):
+        nums = re.findall(r"\d+", tl.group("nums"))
+        unit = tl.group("unit").lower()
+        k = len(nums)
+        nxt = sent.find(";", tl.end())
+        stop = nxt if nxt >= 0 else len(sent)
+        rates = [it for it in items if it.kind == "rate" and tl.end() <= it.mention.start < stop]
+        if k < 2 or not rates or len(rates) % k:
+            continue
+        runs = len(rates) // k
+        for i, it in enumerate(rates):
+            n = nums[i % k]
+            it.timepoint = f"{n} {unit}{'' if n == '1' else 's'}"
+            if runs > 1 and runs == len(arms):
+                it.arm, it.extra_arms = arms[i // k], []
 
 
 def _measurement(article: Article, raw: str, s: int, e: int, it: _Item, arm: str | None,

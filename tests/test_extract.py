@@ -100,6 +100,13 @@ def test_rule_files_validate_and_examples_hold() -> None:
         assert bool(r.individual_ae.search(text)) is want, text
     for text, want in raw.median_block.examples:
         assert bool(r.median_block.search(text)) is want, text
+    for text, want in raw.outcome_after.examples:
+        assert bool(r.outcome_after.search(text)) is want, text
+    for text, want in raw.outcome_block.examples:
+        assert bool(r.outcome_block.search(text)) is want, text
+    for text, want in raw.landmark_list.examples:
+        m = r.landmark_list.search(text)
+        assert m and m.group("nums") == want, text
     for text, want in raw.both_arms.examples:
         assert bool(r.both_arms.search(text)) is want, text
     for f, pat in zip(raw.population_frames, r.frames):
