@@ -51,7 +51,7 @@ def forest(labels: list[str], yi: list[float], sei: list[float], result: MetaRes
     # x range: every CI and both diamonds, padded, never narrower than 0.5..2 around the null.
     lo_all = min(lows + [fe[1], re_[1], 0.5])
     hi_all = max(highs + [fe[2], re_[2], 2.0])
-    xmin, xmax = max(lo_all / 1.3, 1e-3), min(hi_all * 1.3, 1e3)
+    xmin, xmax = max(lo_all / 1.3, 0.01), min(hi_all * 1.3, 100.0)
 
     rows = k + 3  # studies, a gap, two diamonds
     fig_h = 1.9 + ROW_INCHES * rows
@@ -102,14 +102,15 @@ def forest(labels: list[str], yi: list[float], sei: list[float], result: MetaRes
     cell = dict(fontsize=fontsize, transform=trans, va="center")
     for i, (lab, e, lo, hi, wf, wr) in enumerate(zip(labels, est, lows, highs, result.fixed.weights, w_re)):
         ax.text(0.015, i, _short(lab, label_chars), ha="left", **cell)
-        ax.text(0.745, i, f"{e:.2f} [{lo:.2f}, {hi:.2f}]", ha="left", family="monospace", **cell)
+        ax.text(0.745, i, f"{_fmt(e)} [{_fmt(lo)}, {_fmt(hi)}]", ha="left", family="monospace", **cell)
         ax.text(0.905, i, f"{wf:.1f}%", ha="right", family="monospace", **cell)
         ax.text(0.985, i, f"{wr:.1f}%", ha="right", family="monospace", **cell)
     method = METHOD_NAMES.get(result.method, result.method)
     for name, (e, lo, hi), y in (("Fixed effect (inverse variance)", fe, ydia["fixed"]),
                                  (f"Random effects ({method})", re_, ydia["random"])):
         ax.text(0.015, y, name, ha="left", fontweight="bold", **cell)
-        ax.text(0.745, y, f"{e:.2f} [{lo:.2f}, {hi:.2f}]", ha="left", family="monospace", fontweight="bold", **cell)
+        ax.text(0.745, y, f"{_fmt(e)} [{_fmt(lo)}, {_fmt(hi)}]", ha="left", family="monospace", fontweight="bold",
+                **cell)
     fig.text(0.015, 0.35 / fig_h, "Heterogeneity: " + result.heterogeneity()
              + ".  Box area \u221d random-effects weight.", fontsize=fontsize, va="center")
     fig.text(0.36, 0.62 / fig_h, "\u2190 favours experimental", fontsize=8, color="0.3", ha="left", va="center")
@@ -124,11 +125,16 @@ def forest(labels: list[str], yi: list[float], sei: list[float], result: MetaRes
 
 def _ticks(xmin: float, xmax: float) -> list[float]:
     """Round ratio ticks inside the range: 1-2-5 per decade, finer when the range is narrow."""
-    for steps in ((1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8)):
-        ticks = [m * 10.0 ** e for e in range(-3, 4) for m in steps if xmin <= m * 10.0 ** e <= xmax]
+    for steps in ((1,), (1, 2, 5), (1, 1.5, 2, 3, 5, 7), (1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 7, 8)):
+        ticks = [t for e in range(-3, 4) for m in steps if xmin <= (t := float(f"{m}e{e}")) <= xmax]
         if len(ticks) >= 4:
             return ticks
     return ticks
+
+
+def _fmt(v: float) -> str:
+    """Two decimals, or two significant digits for ratios below 0.01."""
+    return f"{v:.2f}" if v >= 0.01 else f"{v:.2g}"
 
 
 def _short(text: str, n: int) -> str:

@@ -89,12 +89,25 @@ def _select(db: sqlite_utils.Database, view: str, f: Filters) -> list[dict[str, 
     if f.search:
         clauses.append("pmid IN (SELECT a.pmid FROM articles_fts JOIN articles a ON a.rowid = articles_fts.rowid"
                        " WHERE articles_fts MATCH ?)")
-        params.append(f.search)
+        params.append(fts_query(f.search))
     if f.where:
         clauses.append(f"({f.where})")
     sql = f"SELECT * FROM {view}" + (" WHERE " + " AND ".join(clauses) if clauses else "")
     cols, rows = query(db, sql, params)
     return [dict(zip(cols, r)) for r in rows]
+
+
+_FTS_BARE = re.compile(r'"[^"]*"|[^\s()"]+')
+
+
+def fts_query(text: str) -> str:
+    """FTS5 query with words like `second-line` or `PD-L1` quoted, so they search as phrases, not syntax."""
+    def fix(m: re.Match[str]) -> str:
+        tok = m.group(0)
+        if tok.startswith('"') or re.fullmatch(r"[\w*]+|[\w]+:[\w*]+", tok):
+            return tok
+        return '"' + tok.replace('"', '') + '"'
+    return _FTS_BARE.sub(fix, text)
 
 
 def _articles(db: sqlite_utils.Database, pmids: Iterable[str]) -> dict[str, tuple[str, str]]:
@@ -212,6 +225,15 @@ def _truncate(text: str, width: int | None) -> str:
     return text if width is None or len(text) <= width else text[: width - 1] + "\u2026"
 
 
+def _fit(column: str, text: str) -> str:
+    """Cut a markdown cell to its column width; a trial label keeps its year ('Invented Jour… 2022')."""
+    width = _MD_WIDTH.get(column)
+    m = re.match(r"^(.*\S)( \d{4})$", text) if column == "Trial" else None
+    if width and m and len(text) > width:
+        return _truncate(m.group(1), width - len(m.group(2))) + m.group(2)
+    return _truncate(text, width)
+
+
 def render_table(rows: Sequence[dict[str, Any]], fmt: str = "markdown") -> str:
     """The evidence table as markdown (terminal width), csv, json or one self-contained html page."""
     if fmt == "markdown":
@@ -228,7 +250,7 @@ def render_table(rows: Sequence[dict[str, Any]], fmt: str = "markdown") -> str:
 def _markdown(rows: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return "(no rows)\n"
-    shown = [{k: _truncate(v, _MD_WIDTH.get(k)).replace("|", "\\|") for k, v in _display(r).items()} for r in rows]
+    shown = [{k: _fit(k, v).replace("|", "\\|") for k, v in _display(r).items()} for r in rows]
     widths = {c: max(len(c), *(len(s[c]) for s in shown)) for c in TABLE_COLUMNS}
     lines = ["| " + " | ".join(c.ljust(widths[c]) for c in TABLE_COLUMNS) + " |",
              "|" + "|".join("-" * (widths[c] + 2) for c in TABLE_COLUMNS) + "|"]
