@@ -38,6 +38,8 @@ BEACOPP MRSA NASH NAFLD GERD ADHD PTSD CRPC MCRPC HNSCC ESCC GIST AJCC TNBC DLBC
 VEGF VEGFR PDGF IMRT SBRT SABR TACE HIPEC MACE HbA1c EORTC NCIC SWOG RTOG NRG GOG JCOG
 HER2 ALK1 MGMT BCMA FLT3 IDH1 IDH2 CD20 MMR MSI MSIH PDL1 PD1 CTLA4 UICC TNM FIGO ESMO
 ASCO NCCN GRADE CONSORT PRISMA SF36 EQ5D HADS BMI FEV1 NYHA LVEF IQR MRI PET CT DNA RNA
+PD-L1 PD-1 CTLA CTLA-4 HIV HIV-1 HPV HPV16 HPV18 FGFR FGFR2 FGFR3 CDK CDK4 CDK6 NTRK PIK3CA BCRABL BCR-ABL
+JAK JAK2 MYD88 NPM1 ESR1 AKT1 BRCA BRCA1 BRCA2 HLA HLA-B27 COVID-19 SARS-COV-2 TNF IGF1 EGFR-TKI
 """.split())
 _ROMAN = re.compile(r"^[IVX]+[ABC]?$")
 _ACRO = r"[A-Z][A-Za-z0-9]*[A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*(?: \d{2,6})?"
@@ -140,7 +142,8 @@ def trial_acronym(title: str, abstract: str = "") -> str | None:
 def _is_acronym(word: str, min_upper: int = 3) -> bool:
     head = word.split(" ")[0]
     core = re.sub(r"[^A-Za-z]", "", head)
-    return (len(core) >= 4 and sum(c.isupper() for c in core) >= min_upper and not _ROMAN.match(head)
+    long_enough = len(core) >= 4 or (len(core) == 3 and any(c.isdigit() for c in head))  # ZEN-1, AURA3
+    return (long_enough and sum(c.isupper() for c in core) >= min_upper and not _ROMAN.match(head)
             and core.upper() not in NOT_ACRONYMS and head.upper() not in NOT_ACRONYMS)
 
 

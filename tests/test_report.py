@@ -97,6 +97,8 @@ def test_bad_where_and_writes_are_one_line_errors(db) -> None:
     ("THE EFFECT OF DRUG Z ON SURVIVAL IN STAGE IIIA DISEASE", "", None),
     ("Drug W in COPD and ARDS: a randomised trial", "", None),
     ("Drug V for stage IIIB disease", "(Funded by a foundation; ClinicalTrials.gov number, NCT1.)", None),
+    ("Drug U versus placebo in advanced disease (OMEGA-1).", "", "OMEGA-1"),
+    ("Drug T in HER2 and PD-L1 positive disease: the CDK4 question", "", None),
 ])
 def test_trial_acronym(title: str, abstract: str, expected: str | None) -> None:
     assert trial_acronym(title, abstract) == expected
