@@ -25,6 +25,7 @@ class _Rule(BaseModel):
 
 class Registry(_Rule):
     name: str
+    hint: str  # a literal every id of this registry contains: the regex runs only when it is there
     pattern: str
     format: str
     examples: list[tuple[str, list[str]]]
@@ -42,6 +43,7 @@ class SkipRule(_Rule):
 
 
 class CountRule(_Rule):
+    keyword: str  # a cheap regex a sentence must contain before `pattern` is tried on it
     pattern: str
     weight: int
     nonrandomized_only: bool
@@ -53,7 +55,18 @@ class ValueRule(_Rule):
     examples: list[tuple[str, str]]
 
 
+class CueRule(_Rule):
+    keyword: str
+    pattern: str
+    examples: list[tuple[str, str]]
+
+
 class ListRule(_Rule):
+    pattern: str
+    examples: list[tuple[str, list[str]]]
+
+
+class EitherRule(_Rule):
     pattern: str
     examples: list[tuple[str, list[str]]]
 
@@ -68,9 +81,14 @@ class DesignRules(_Rule):
     n_list_guard: str
     n_list_guard_examples: list[tuple[str, bool]]
     allocation: ValueRule
-    arm_list_cues: list[ValueRule]
+    arm_list_cues: list[CueRule]
+    arm_either: EitherRule
     arm_separators: str
+    arm_separator_examples: list[tuple[str, list[str]]]
+    title_cues: list[ValueRule]
+    arm_strip_first: list[str]
     arm_tail_cut: str
+    arm_synonyms: list[tuple[str, str]]
     arm_strip: list[str]
     control_words: str
     experimental_words: str
@@ -80,16 +98,20 @@ class DesignRules(_Rule):
 
 @dataclass(frozen=True)
 class _Compiled:
-    registries: list[tuple[re.Pattern[str], str]]
+    registries: list[tuple[str, re.Pattern[str], str]]
     phases: list[tuple[re.Pattern[str], str]]
     phase_skip: re.Pattern[str]
-    counts: list[tuple[re.Pattern[str], int, bool]]
+    counts: list[tuple[re.Pattern[str], re.Pattern[str], int, bool]]
     n_list_guard: re.Pattern[str]
     number_words: dict[str, int]
     allocation: re.Pattern[str]
-    arm_cues: list[re.Pattern[str]]
+    arm_cues: list[tuple[re.Pattern[str], re.Pattern[str]]]
+    arm_either: re.Pattern[str]
     arm_sep: re.Pattern[str]
+    title_cues: list[re.Pattern[str]]
+    arm_synonyms: list[tuple[re.Pattern[str], str]]
     arm_tail: re.Pattern[str]
+    arm_strip_first: list[re.Pattern[str]]
     arm_strip: list[re.Pattern[str]]
     control: re.Pattern[str]
     experimental: re.Pattern[str]
@@ -103,23 +125,27 @@ def rules() -> _Compiled:
     r = load_rules("design", DesignRules)
     words = sorted(r.number_words, key=len, reverse=True)
     alt = "|".join(words)
-    num = (r"(?<![\d.,:/<>\u2264\u2265+-])(?<![<>\u2264\u2265][\s\xa0])(?:\d{1,3}(?:[,\s\xa0]\d{3})+(?!\d)|\d+)"
+    num = (r"\b(?=[\dzotfsenhZOTFSENH])(?<![\d.,:/<>\u2264\u2265+-])(?<![<>\u2264\u2265][\s\xa0])(?:\d{1,3}(?:[,\s\xa0]\d{3})+(?!\d)|\d+)"
            r"(?![\d:%]|[.,]\d|\s?%)|\b(?:(?:" + alt
            + r")(?:[\s-]+(?:and\s+)?(?:" + alt + r"))*)\b")
     num = "(?:" + num + ")"
     person = "(?:" + "|".join(map(re.escape, r.person_words)) + ")"
     return _Compiled(
-        registries=[(re.compile(g.pattern), g.format) for g in r.registries],
+        registries=[(g.hint, re.compile(g.pattern), g.format) for g in r.registries],
         phases=[(re.compile(p.pattern, re.I), p.phase) for p in r.phases],
         phase_skip=re.compile(r.phase_skip.pattern, re.I),
-        counts=[(re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)), c.weight,
-                 c.nonrandomized_only) for c in r.n_randomized],
+        counts=[(re.compile(c.keyword), re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)),
+                 c.weight, c.nonrandomized_only) for c in r.n_randomized],
         n_list_guard=re.compile(r.n_list_guard.replace("NUM", num)),
         number_words=r.number_words,
         allocation=re.compile(r.allocation.pattern),
-        arm_cues=[re.compile(c.pattern) for c in r.arm_list_cues],
+        arm_cues=[(re.compile(c.keyword), re.compile(c.pattern)) for c in r.arm_list_cues],
+        arm_either=re.compile(r.arm_either.pattern),
         arm_sep=re.compile(r.arm_separators),
+        title_cues=[re.compile(c.pattern) for c in r.title_cues],
+        arm_synonyms=[(re.compile(p), rep) for p, rep in r.arm_synonyms],
         arm_tail=re.compile(r.arm_tail_cut),
+        arm_strip_first=[re.compile(s) for s in r.arm_strip_first],
         arm_strip=[re.compile(s) for s in r.arm_strip],
         control=re.compile(r.control_words),
         experimental=re.compile(r.experimental_words),
@@ -153,7 +179,9 @@ def registrations(text: str, extra: list[str] | tuple[str, ...] = ()) -> list[st
     """Registry ids named in `text` and in `extra` (DataBankList), normalised as the gold writes them."""
     found: list[tuple[int, str]] = []
     for src_i, src in enumerate([text, *extra]):
-        for pat, fmt in rules().registries:
+        for hint, pat, fmt in rules().registries:
+            if hint not in src:
+                continue
             for m in pat.finditer(src):
                 found.append((src_i * 10**9 + m.start(), fmt.format(*m.groups())))
     out: list[str] = []
@@ -163,15 +191,21 @@ def registrations(text: str, extra: list[str] | tuple[str, ...] = ()) -> list[st
     return out
 
 
-def _sentences(text: str) -> list[tuple[int, str]]:
+_SENT_END = re.compile(r"(?<!\bvs)(?<!\bv)(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)[.;!?](?=\s+[A-Z0-9(\[])|\n")
+
+
+@lru_cache(maxsize=64)
+def _sentences(text: str) -> tuple[tuple[int, str], ...]:
     """Rough sentence split that keeps offsets ("vs." and "e.g." do not end a sentence)."""
     out, start = [], 0
-    for m in re.finditer(r"(?<!\bvs)(?<!\bv)(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)[.;!?](?=\s+[A-Z0-9(\[])|\n", text):
+    for m in _SENT_END.finditer(text):
+        if m.group() == ";" and text.count("(", start, m.start()) > text.count(")", start, m.start()):
+            continue  # "(N=140; 13-19 years)"
         out.append((start, text[start:m.end()]))
         start = m.end()
     if start < len(text):
         out.append((start, text[start:]))
-    return [(s + len(t) - len(t.lstrip()), t.strip()) for s, t in out if t.strip()]
+    return tuple((s + len(t) - len(t.lstrip()), t.strip()) for s, t in out if t.strip())
 
 
 def phase(title: str, sections: list[tuple[str | None, str]]) -> str | None:
@@ -221,19 +255,24 @@ def n_randomized(text: str, design_text: str | None = None) -> int | None:
     Weakest cues ("in 560 patients") are read only in `design_text` (not RESULTS) when given.
     """
     comp = rules()
+    sentences = _sentences(text)
     randomized = any(re.search(r"(?i)\brandomi[sz]|\brandomly\b", s) and not comp.phase_skip.search(s)
-                     for _, s in _sentences(text))
+                     for _, s in sentences)
+    design_sents = sentences if design_text is None else _sentences(design_text)
     best: tuple[int, int, int] | None = None
-    for pat, weight, nonrandomized_only in comp.counts:
+    for keyword, pat, weight, nonrandomized_only in comp.counts:
         if nonrandomized_only and randomized:
             continue
-        for m in pat.finditer(text if weight >= 0 or design_text is None else design_text):
-            n = _to_int(next(g for g in m.groups() if g), comp.number_words)
-            if n is None or n < 6 or comp.n_list_guard.match(text, m.end(m.lastindex or 1)):
+        for start, sent in (sentences if weight >= 0 else design_sents):
+            if not keyword.search(sent):
                 continue
-            key = (weight, -m.start(1), n)
-            if best is None or key[:2] > best[:2]:
-                best = key
+            for m in pat.finditer(sent):
+                n = _to_int(next(g for g in m.groups() if g), comp.number_words)
+                if n is None or n < 6 or comp.n_list_guard.match(sent, m.end(m.lastindex or 1)):
+                    continue
+                key = (weight, -(start + m.start()), n)
+                if best is None or key[:2] > best[:2]:
+                    best = key
     return best[2] if best else None
 
 
@@ -245,71 +284,129 @@ def allocation_ratio(text: str) -> str | None:
 # ---------------------------------------------------------------- arms
 _ABBR = re.compile(r"\(([A-Z][A-Za-z0-9/+-]{0,11}|[a-z]?[A-Z]{2,}[A-Za-z0-9/+-]{0,8})\)")
 _LABEL = re.compile(r"(?i)[(\[;,]\s*((?:arm|group|cohort)\s+[A-Z0-9]{1,2})\s*[)\];,]")
+_DOSE = re.compile(r"(?i)\b\d+(?:[.\u00b7]\d+)?\s*(?:mg|g|\u03bcg|\u00b5g|mcg|ml|IU|Gy)(?:/(?:kg|ml|day|d))?\b")
 
 
-def _clean(part: str) -> tuple[str, list[str]]:
-    """A raw arm phrase -> (short name, aliases it defines: "(PemOx)", "(arm A)")."""
+@dataclass
+class _Cand:
+    name: str
+    aliases: list[str]
+    dose: str | None = None
+    control: bool = False
+
+
+def _clean(part: str) -> _Cand:
+    """A raw arm phrase -> short name, the aliases it defines ("(PemOx)", "(arm A)"), its dose."""
     comp = rules()
     aliases = [m.group(1) for m in _LABEL.finditer(part + ")")]
     abbrs = [m.group(1) for m in _ABBR.finditer(part)]
-    s = comp.arm_tail.sub("", part)
+    dose = _DOSE.search(part)
+    s = part
+    for pat, rep in comp.arm_synonyms:
+        s = pat.sub(rep, s)
+    raw = comp.arm_tail.sub("", comp.arm_strip_first[2].sub("", comp.arm_strip_first[1].sub("", s)))
+    for pat in comp.arm_strip_first:
+        s = pat.sub("", s)
+    s = comp.arm_tail.sub("", s)
+    control = _is_control(re.sub(r"\s*\([^()]*\)?", "", s))
     for pat in comp.arm_strip:
         s = pat.sub(" ", s).strip()
-    s = re.sub(r"\s*\((?:[^()]*)\)", "", s)  # remaining parentheticals (abbreviations kept as aliases)
+    if not re.search(r"[A-Za-z]{3}", re.sub(r"(?i)\b(?:to|either|receive|or|and)\b", "", s)):
+        s = raw  # the dose is the arm ("2 x 8 Gy")
+    s = re.sub(r"\s*\([^()]*\)?", "", s)  # remaining parentheticals: abbreviations, kept as aliases
     s = re.sub(r"\s+", " ", s).strip(" ,;:-")
-    s = re.sub(r"(?i)^(?:to|either|receive|with|the)\s+", "", s)
-    s = re.sub(r"(?i)\s+(?:and|or|plus|with|in|of|the|a|at|to)$", "", s).strip(" ,;:-")
-    name = s
+    for _ in range(2):
+        s = re.sub(r"(?i)^(?:to|either|receive|with|the|an?|in|or|and)\s+", "", s)
+        s = re.sub(r"(?i)\s+(?:and|or|plus|with|in|of|the|a|at|to|on|group|arm)$", "", s).strip(" ,;:-")
     for a in abbrs:
-        if a.lower() not in {x.lower() for x in aliases} and not re.fullmatch(r"(?i)arm|group|n", a):
+        if a.lower() not in {x.lower() for x in aliases} and not re.fullmatch(r"(?i)arm|group|n|[A-Z]", a):
             aliases.append(a)
-    return name, aliases
+    return _Cand(s, aliases, dose.group(0) if dose else None, control)
 
 
 def _plausible(name: str) -> bool:
     words = name.split()
     if not words or len(words) > 6 or len(name) < 2:
         return False
-    if re.match(r"(?i)(?:this|these|that|which|patients?|participants?|we|our|their|its|it|them|one|two|three|\d)\b", name):
+    if re.match(r"(?i)(?:this|these|that|which|patients?|participants?|subjects?|we|our|their|its|it|them|"
+                r"one|two|three|four|five|\d|p\b|ci\b|hr\b|median|months?|years?|weeks?|days?)\b", name):
+        return False
+    if re.search(r"(?i)\b(?:were|was|is|are|had|has|have|be|been|did|not|than|who|which|if)\b", name):
         return False
     return bool(re.search(r"[A-Za-z]{2}", name))
 
 
-def _split_arms(span: str) -> list[tuple[str, list[str]]]:
-    comp = rules()
-    # protect parentheses/brackets from splitting
-    depth, protected = 0, []
+@lru_cache(maxsize=256)
+def _protect(span: str) -> str:
+    """Hide separators inside parentheses/brackets so "(arm A, 159; arm B)" is not split."""
+    if "(" not in span and "[" not in span:
+        return span
+    depth, out = 0, []
     for ch in span:
         if ch in "([":
             depth += 1
         elif ch in ")]":
             depth = max(0, depth - 1)
-        protected.append("\0" if depth and ch in ",;" else ch)
-    text = "".join(protected)
-    parts = [p.replace("\0", ",") for p in comp.arm_sep.split(text) if p and p.strip()]
+        out.append({",": "\0", ";": "\1", " ": "\2", ".": "\3"}.get(ch, ch) if depth else ch)
+    return "".join(out)
+
+
+def _unprotect(s: str) -> str:
+    return s.replace("\0", ",").replace("\1", ";").replace("\2", " ").replace("\3", ".")
+
+
+_LAST_OR = re.compile(r"(?i)\s(?:or|versus|vs\.?)\s(?!.*\s(?:or|versus|vs\.?)\s)")
+
+
+def _split_arms(span: str) -> list[_Cand]:
+    comp = rules()
+    text = _protect(span)
+    m = comp.arm_either.match(text)
+    parts: list[str]
+    if m:
+        base = _clean(_unprotect(m.group("base"))).name
+        parts = [p for p in comp.arm_sep.split(m.group("rest")) if p and p.strip()]
+        cands = [_clean(_unprotect(p)) for p in parts]
+        for c in cands:
+            if base and _plausible(base) and c.name:
+                c.name = f"{c.name} plus {base}"
+    else:
+        last = _LAST_OR.search(text)
+        if last and "," in text[last.end():]:
+            text = text[:text.index(",", last.end())]  # "A or B, starting at 50 mg, ..."
+        parts = [p for p in comp.arm_sep.split(text) if p and p.strip()]
+        cands = [_clean(_unprotect(p)) for p in parts]
     out = []
-    for p in parts:
-        name, aliases = _clean(p)
-        if _plausible(name):
-            out.append((name, aliases))
+    for c in cands:
+        if _plausible(c.name):
+            out.append(c)
     return out
 
 
-def _title_arms(title: str) -> list[tuple[str, list[str]]]:
-    t = re.split(r":\s", title)
-    for piece in t:
-        m = re.search(r"(?i)(?:^|\b(?:of|with|effect of|efficacy of|comparing|comparison of|trial of|study of)\s+)"
-                      r"(?P<a>[^:;]+?)\s+(?:versus|vs\.?|v\.?|compared with|compared to|or|with or without)\s+"
-                      r"(?P<b>[^:;]+)", piece)
+def _title_arms(title: str) -> list[_Cand]:
+    """'A versus B in ...', 'A or B for ...', 'X with or without Y': the arms a title names."""
+    for cue in rules().title_cues:
+        m = cue.search(title)
+        if m:
+            x = _clean(m.group("arms"))
+            if _plausible(x.name):
+                return [x, _Cand("placebo", [], None, True)]
+    for piece in re.split(r":\s|\.\s", title):
+        m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|v\.?|compared\s+with|compared\s+to|with\s+or\s+without|with\s+vs\.?\s+without|or)\s+(?P<b>[^:;]+)", piece)
+        if not m or (m.group("sep").lower() == "or" and re.search(r"(?i)\s(?:versus|vs\.?|compared)\s", piece)):
+            m2 = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|compared\s+with|compared\s+to)\s+(?P<b>[^:;]+)", piece)
+            m = m2 or m
         if not m:
             continue
-        a = m.group("a")
-        a = re.sub(r"(?i)^.*\b(?:of|with|comparing)\s+", "", a) if re.search(r"(?i)\b(?:of|comparing)\s", a) else a
-        b = m.group("b")
-        with_or_without = re.search(r"(?i)with or without", m.group(0)[len(m.group("a")):len(m.group(0)) - len(b)])
+        a = re.sub(r"(?i)^.*\b(?:of|with|comparing|between)\s+(?=\S)", "", m.group("a"))
+        a = re.sub(r"(?i)^(?:phase\s+\w+\s+)?(?:randomi[sz]ed\s+)?(?:trial|study)\s+of\s+", "", a)
+        b = rules().arm_tail.sub("", m.group("b"))
+        if "without" in m.group("sep").lower():
+            y = _clean(b)
+            if not _plausible(y.name):
+                continue
+            return [y, _Cand("no " + y.name, [])]
         arms = _split_arms(a + " versus " + b)
-        if with_or_without and arms:
-            arms = [arms[-1], ("no " + arms[-1][0], [])]
         if len(arms) >= 2:
             return arms
     return []
@@ -323,65 +420,77 @@ def _tokens(name: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in rules().filler and len(w) > 2}
 
 
+def _cue_arms(sections: list[tuple[str | None, str]],
+              cues: list[tuple[re.Pattern[str], re.Pattern[str]]]) -> list[list[_Cand]]:
+    """Every arm list the cue sentences of `sections` announce, in text order."""
+    out = []
+    for _, text in sections:
+        for _, sent in _sentences(text):
+            sent = _protect(sent)
+            for keyword, cue in cues:
+                if not keyword.search(sent):
+                    continue
+                for m in cue.finditer(sent):
+                    cand = _split_arms(_unprotect(m.group("arms")))
+                    if len(cand) >= 2:
+                        out.append(cand)
+    return out
+
+
+def _support(cands: list[_Cand], text: str) -> float:
+    """How well a candidate arm list fits the abstract: names used in the text, short names."""
+    if len(cands) < 2:
+        return -1.0
+    low = text.lower()
+    score = 0.0
+    for c in cands:
+        toks = _tokens(c.name) or {c.name.lower()}
+        score += sum(1 for t in toks if low.count(t) >= 2) / len(toks)
+        score -= 0.25 * max(0, len(c.name.split()) - 3)
+    return score / len(cands)
+
+
 def _arms(article: Article) -> list[Arm]:
     comp = rules()
     title = article.title or ""
-    methods = [s for s in article.sections if s.label is None or re.search(
-        r"(?i)method|design|patient|participant|intervention|setting|procedure|material", s.label or "")]
-    others = [s for s in article.sections if s not in methods]
-    found: list[tuple[str, list[str]]] = []
-    for secs in (methods, others):
-        for s in secs:
-            for _, sent in _sentences(s.text):
-                for cue in comp.arm_cues[:1]:
-                    m = cue.search(sent)
-                    if m:
-                        cand = _split_arms(m.group("arms"))
-                        if len(cand) >= 2:
-                            found = cand
-                            break
-                if found:
-                    break
-            if found:
-                break
-        if found:
-            break
-    from_title = _title_arms(title)
-    if not found or (from_title and len(from_title) >= len(found) and _worse(found, from_title)):
-        found = from_title or found
-    if not found:
-        for s in [*article.sections]:
-            for _, sent in _sentences(s.text):
-                for cue in comp.arm_cues[1:]:
-                    m = cue.search(sent)
-                    if m:
-                        cand = _split_arms(m.group("arms"))
-                        if len(cand) >= 2:
-                            found = cand
-                            break
-                if found:
-                    break
-            if found:
-                break
-    # dedupe by name, keep order
-    seen: dict[str, tuple[str, list[str]]] = {}
-    for name, al in found:
-        key = name.lower()
+    secs = [(s.label, s.text) for s in article.sections]
+    is_method = lambda lab: lab is None or re.search(  # noqa: E731
+        r"(?i)method|design|patient|participant|intervention|setting|procedure|material", lab or "")
+    methods = [x for x in secs if is_method(x[0])]
+    rest = [x for x in secs if not is_method(x[0])]
+    body = title + "\n" + article.abstract
+    # (list, prior): a randomization sentence of METHODS is the best source, then the title
+    options: list[tuple[list[_Cand], float]] = []
+    options += [(o, 0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(methods, comp.arm_cues[:3]))]
+    options += [(o, 0.25 - 0.02 * i) for i, o in enumerate(_cue_arms(rest, comp.arm_cues[:3]))]
+    options += [(_title_arms(title), 0.3)]
+    options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(secs, comp.arm_cues[3:]))]
+    scored = [(_support(o, body) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
+    found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else []
+    # same drug at several doses: keep the doses in the names
+    names = [c.name.lower() for c in found]
+    for c in found:
+        if names.count(c.name.lower()) > 1 and c.dose and c.dose not in c.name:
+            c.name = f"{c.name} {c.dose}"
+    seen: dict[str, _Cand] = {}
+    for c in found:
+        key = c.name.lower()
         if key in seen:
-            seen[key][1].extend(a for a in al if a not in seen[key][1])
+            seen[key].aliases.extend(a for a in c.aliases if a not in seen[key].aliases)
         else:
-            seen[key] = (name, list(al))
-    arms = [Arm(name=n, aliases=al, experimental=not _is_control(n)) for n, al in seen.values()]
+            seen[key] = c
+    arms = []
+    for c in seen.values():
+        label = next((a for a in c.aliases if re.match(r"(?i)(?:arm|group|cohort)\s", a)), None)
+        abbr = next((a for a in c.aliases if not re.match(r"(?i)(?:arm|group|cohort)\s", a)), None)
+        name = f"{c.name} ({abbr})" if abbr and abbr.lower() not in c.name.lower() else c.name
+        if label:
+            name = f"{label} ({name})"
+        aliases = ([c.name] if name != c.name else []) + [a for a in c.aliases]
+        arms.append(Arm(name=name, aliases=aliases, experimental=not (c.control or _is_control(c.name))))
     arms = _order(arms, title)
     _add_aliases(arms, article)
     return arms
-
-
-def _worse(a: list[tuple[str, list[str]]], b: list[tuple[str, list[str]]]) -> bool:
-    """True when arm list `a` (METHODS) looks noisier than `b` (title): longer names on average."""
-    la = sum(len(n.split()) for n, _ in a) / len(a)
-    lb = sum(len(n.split()) for n, _ in b) / len(b)
-    return la > lb + 1.5
 
 
 def _order(arms: list[Arm], title: str) -> list[Arm]:
@@ -389,8 +498,7 @@ def _order(arms: list[Arm], title: str) -> list[Arm]:
     tl = title.lower()
 
     def pos(a: Arm) -> int:
-        toks = _tokens(a.name)
-        ps = [tl.find(t) for t in toks if tl.find(t) >= 0]
+        ps = [m.start() for t in _tokens(a.name) for m in [re.search(r"\b" + re.escape(t) + r"\b", tl)] if m]
         return min(ps) if ps else 10**6
 
     if sum(1 for a in arms if pos(a) < 10**6) >= 2:
@@ -404,27 +512,29 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
     if not arms:
         return
     toks = [_tokens(a.name) for a in arms]
+    distinct = []
     for i, a in enumerate(arms):
-        others = set().union(*(t for j, t in enumerate(toks) if j != i)) if len(arms) > 1 else set()
-        for t in sorted(toks[i] - others):
+        others = set().union(*(t for j, t in enumerate(toks) if j != i))
+        distinct.append(toks[i] - others)
+        for t in sorted(distinct[i]):
             if t not in {x.lower() for x in a.aliases} and t != a.name.lower():
                 a.aliases.append(t)
     text = article.title + "\n" + article.abstract
     controls = [a for a in arms if not a.experimental]
     experimentals = [a for a in arms if a.experimental]
     for m in re.finditer(r"(?i)\b((?:[\w/+-]+\s+){0,2}?[\w/+-]+)[\s-]+(?:group|arm)s?\b", text):
-        phrase = m.group(1)
+        phrase = re.sub(r"(?i)^(?:the|in|of|to|with|for|and|a|or)\s+", "", m.group(1))
         low = phrase.lower()
-        if re.fullmatch(r"(?i)(?:the\s+)?(?:control|placebo|usual[- ]care|comparator|reference)", phrase) and len(controls) == 1:
+        if re.fullmatch(r"(?i)(?:control|placebo|usual[- ]care|comparator|reference)", phrase) and len(controls) == 1:
             target = controls[0]
-        elif re.fullmatch(r"(?i)(?:the\s+)?(?:intervention|experimental|treatment|active|study)", phrase) and len(experimentals) == 1 and controls:
+        elif re.fullmatch(r"(?i)(?:intervention|interventional|experimental|active)", phrase) and len(experimentals) == 1 and controls:
             target = experimentals[0]
         else:
-            hits = [a for a, t in zip(arms, toks) if any(re.search(r"\b" + re.escape(x) + r"\b", low) for x in t - set().union(*(u for u in toks if u is not t)))]
+            hits = [a for a, d in zip(arms, distinct) if any(re.search(r"\b" + re.escape(x) + r"\b", low) for x in d)]
             if len(hits) != 1:
                 continue
             target = hits[0]
-        alias = re.sub(r"(?i)^(?:the|in|of|to|with|for|and|a)\s+", "", m.group(0)).strip()
+        alias = re.sub(r"(?i)^(?:the|in|of|to|with|for|and|a|or)\s+", "", m.group(0)).strip()
         if alias.lower() != target.name.lower() and alias not in target.aliases and len(alias) <= 60:
             target.aliases.append(alias)
 

@@ -72,7 +72,8 @@ def test_allocation_examples(text: str, want: str) -> None:
 
 @pytest.mark.parametrize("text,want", [e for r in R.arm_list_cues for e in r.examples])
 def test_arm_cue_examples(text: str, want: str) -> None:
-    assert any(m and m.group("arms") == want for m in (re.search(c.pattern, text) for c in R.arm_list_cues))
+    assert any(m and m.group("arms") == want and re.search(c.keyword, text)
+               for c in R.arm_list_cues for m in [re.search(c.pattern, text)])
 
 
 @pytest.mark.parametrize("text,want", [e for r in R.population_cues for e in r.examples])
