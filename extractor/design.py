@@ -71,6 +71,12 @@ class EitherRule(_Rule):
     examples: list[tuple[str, list[str]]]
 
 
+class GroupRule(_Rule):
+    pattern: str
+    generic: str
+    examples: list[tuple[str, list[str]]]
+
+
 class DesignRules(_Rule):
     registries: list[Registry]
     phases: list[PhaseRule]
@@ -86,6 +92,8 @@ class DesignRules(_Rule):
     arm_separators: str
     arm_separator_examples: list[tuple[str, list[str]]]
     title_cues: list[ValueRule]
+    title_prefix: str
+    group_mention: GroupRule
     arm_strip_first: list[str]
     arm_tail_cut: str
     arm_synonyms: list[tuple[str, str]]
@@ -109,6 +117,9 @@ class _Compiled:
     arm_either: re.Pattern[str]
     arm_sep: re.Pattern[str]
     title_cues: list[re.Pattern[str]]
+    title_prefix: re.Pattern[str]
+    group_mention: re.Pattern[str]
+    group_generic: re.Pattern[str]
     arm_synonyms: list[tuple[re.Pattern[str], str]]
     arm_tail: re.Pattern[str]
     arm_strip_first: list[re.Pattern[str]]
@@ -143,6 +154,9 @@ def rules() -> _Compiled:
         arm_either=re.compile(r.arm_either.pattern),
         arm_sep=re.compile(r.arm_separators),
         title_cues=[re.compile(c.pattern) for c in r.title_cues],
+        title_prefix=re.compile(r.title_prefix),
+        group_mention=re.compile(r.group_mention.pattern),
+        group_generic=re.compile(r.group_mention.generic),
         arm_synonyms=[(re.compile(p), rep) for p, rep in r.arm_synonyms],
         arm_tail=re.compile(r.arm_tail_cut),
         arm_strip_first=[re.compile(s) for s in r.arm_strip_first],
@@ -329,7 +343,9 @@ def _plausible(name: str) -> bool:
     if not words or len(words) > 6 or len(name) < 2:
         return False
     if re.match(r"(?i)(?:this|these|that|which|patients?|participants?|subjects?|we|our|their|its|it|them|"
-                r"one|two|three|four|five|\d|p\b|ci\b|hr\b|median|months?|years?|weeks?|days?)\b", name):
+                r"one|two|three|four|five|p\b|ci\b|hr\b|median|months?|years?|weeks?|days?)\b", name):
+        return False
+    if re.match(r"\d", name) and not re.search(r"(?i)^\d+(?:[.,]\d+)?\s*(?:x\s*\d+(?:[.,]\d+)?\s*)?(?:Gy|mg|g|ml|IU)\b", name):
         return False
     if re.search(r"(?i)\b(?:were|was|is|are|had|has|have|be|been|did|not|than|who|which|if)\b", name):
         return False
@@ -391,25 +407,51 @@ def _title_arms(title: str) -> list[_Cand]:
             x = _clean(m.group("arms"))
             if _plausible(x.name):
                 return [x, _Cand("placebo", [], None, True)]
-    for piece in re.split(r":\s|\.\s", title):
-        m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|v\.?|compared\s+with|compared\s+to|with\s+or\s+without|with\s+vs\.?\s+without|or)\s+(?P<b>[^:;]+)", piece)
-        if not m or (m.group("sep").lower() == "or" and re.search(r"(?i)\s(?:versus|vs\.?|compared)\s", piece)):
-            m2 = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|compared\s+with|compared\s+to)\s+(?P<b>[^:;]+)", piece)
-            m = m2 or m
+    comp = rules()
+    for piece in re.split(r":\s|(?<!\bvs)(?<!\bv)\.\s", title):
+        piece = piece.strip()
+        m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|v\.?|compared\s+with|compared\s+to|"
+                      r"with\s+or\s+without|with\s+vs\.?\s+without|or)\s+(?P<b>[^:;]+)", piece)
+        if m and m.group("sep").lower() == "or" and re.search(r"(?i)\s(?:versus|vs\.?|compared)\s", piece):
+            m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|compared\s+with|compared\s+to)\s+(?P<b>[^:;]+)", piece)
         if not m:
             continue
-        a = re.sub(r"(?i)^.*\b(?:of|with|comparing|between)\s+(?=\S)", "", m.group("a"))
-        a = re.sub(r"(?i)^(?:phase\s+\w+\s+)?(?:randomi[sz]ed\s+)?(?:trial|study)\s+of\s+", "", a)
-        b = rules().arm_tail.sub("", m.group("b"))
+        a = comp.title_prefix.sub("", m.group("a"))
+        for pat, rep in comp.arm_synonyms:
+            a = pat.sub(rep, a)
+        a = re.sub(r"(?i)\s+with\s+.*$", "", a)
+        b = comp.arm_tail.sub("", m.group("b"))
         if "without" in m.group("sep").lower():
             y = _clean(b)
             if not _plausible(y.name):
                 continue
-            return [y, _Cand("no " + y.name, [])]
-        arms = _split_arms(a + " versus " + b)
+            return [y, _Cand("no " + y.name, [], None, True)]
+        if m.group("sep").lower() == "or":
+            arms = _split_arms(a + " or " + b)
+        else:
+            arms = [c for c in (_clean(a), _clean(b)) if _plausible(c.name)]
         if len(arms) >= 2:
             return arms
     return []
+
+
+def _group_arms(sections: list[tuple[str | None, str]]) -> list[_Cand]:
+    """Fallback: the groups the text names as "the X group" / "the X arm" ("(ABBR, N=65)" kept)."""
+    comp = rules()
+    found: dict[str, _Cand] = {}
+    for _, text in sections:
+        for m in comp.group_mention.finditer(text):
+            name = m.group("name").strip()
+            if comp.group_generic.match(name) or not _plausible(name) and not re.match(r"\d", name):
+                continue
+            inner = m.group("inner") or ""
+            abbr = re.findall(r"\b([A-Z][A-Z0-9/-]{1,9})\b", inner)
+            key = name.lower()
+            if key not in found:
+                found[key] = _Cand(name, [abbr[-1]] if abbr else [], None, _is_control(name))
+            elif abbr and abbr[-1] not in found[key].aliases:
+                found[key].aliases.append(abbr[-1])
+    return list(found.values()) if len(found) >= 2 else []
 
 
 def _is_control(name: str) -> bool:
@@ -442,7 +484,8 @@ def _support(cands: list[_Cand], text: str) -> float:
     if len(cands) < 2:
         return -1.0
     low = text.lower()
-    score = 0.0
+    dose_only = [not re.search(r"[A-Za-z]{3}", c.name) for c in cands]
+    score = -0.5 * len(cands) if any(dose_only) and not all(dose_only) else 0.0
     for c in cands:
         toks = _tokens(c.name) or {c.name.lower()}
         score += sum(1 for t in toks if low.count(t) >= 2) / len(toks)
@@ -466,7 +509,10 @@ def _arms(article: Article) -> list[Arm]:
     options += [(_title_arms(title), 0.3)]
     options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(secs, comp.arm_cues[3:]))]
     scored = [(_support(o, body) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
-    found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else []
+    found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _group_arms(methods) or _group_arms(secs)
+    controls = {c.name.lower() for o, _ in options for c in o if c.control}
+    for c in found:  # "our standard 10 x 3 Gy" in PURPOSE marks the control of the METHODS list
+        c.control = c.control or c.name.lower() in controls
     # same drug at several doses: keep the doses in the names
     names = [c.name.lower() for c in found]
     for c in found:

@@ -130,3 +130,25 @@ def test_n_list_guard_examples(text: str, guarded: bool) -> None:
     comp = design.rules()
     m = re.match(r"\d+", text)
     assert bool(comp.n_list_guard.match(text, m.end())) is guarded
+
+
+@pytest.mark.parametrize("text,want", R.arm_separator_examples)
+def test_arm_separator_examples(text: str, want: list[str]) -> None:
+    assert [c.name for c in design._split_arms(text)] == want
+
+
+@pytest.mark.parametrize("text,want", R.group_mention.examples)
+def test_group_mention_examples(text: str, want: list[str]) -> None:
+    cands = design._group_arms([(None, text)])
+    got = [f"{c.name} ({c.aliases[0]})" if c.aliases else c.name for c in cands]
+    assert got == want
+
+
+@pytest.mark.parametrize("text,want", R.arm_either.examples)
+def test_arm_either_examples(text: str, want: list[str]) -> None:
+    assert [c.name for c in design._split_arms(text)] == want
+
+
+@pytest.mark.parametrize("text,want", [e for r in R.title_cues for e in r.examples])
+def test_title_cue_examples(text: str, want: str) -> None:
+    assert any(m and m.group("arms") == want for m in (re.search(c.pattern, text) for c in R.title_cues))
