@@ -228,6 +228,11 @@ def _truncate(text: str, width: int | None) -> str:
     return text if width is None or len(text) <= width else text[: width - 1] + "\u2026"
 
 
+def _abbreviate_units(text: str) -> str:
+    return re.sub(r" (month|week|day|year)s?\b", lambda m: " " + {"month": "mo", "week": "wk", "day": "d",
+                                                                    "year": "y"}[m.group(1)], text)
+
+
 def _fit(column: str, text: str) -> str:
     """Cut a markdown cell to its column width; a trial label keeps its year ('Invented Jour… 2022')."""
     width = _MD_WIDTH.get(column)
@@ -253,7 +258,8 @@ def render_table(rows: Sequence[dict[str, Any]], fmt: str = "markdown") -> str:
 def _markdown(rows: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return "(no rows)\n"
-    shown = [{k: _fit(k, v).replace("|", "\\|") for k, v in _display(r).items()} for r in rows]
+    shown = [{k: _fit(k, _abbreviate_units(v) if k == "Median" else v).replace("|", "\\|")
+              for k, v in _display(r).items()} for r in rows]
     widths = {c: max(len(c), *(len(s[c]) for s in shown)) for c in TABLE_COLUMNS}
     lines = ["| " + " | ".join(c.ljust(widths[c]) for c in TABLE_COLUMNS) + " |",
              "|" + "|".join("-" * (widths[c] + 2) for c in TABLE_COLUMNS) + "|"]
