@@ -145,20 +145,23 @@ class _Job:
     fallback: Callable[[], bytes] | None = None
 
 
-def _run_job(client: EutilsClient, job: _Job, name: str) -> list[parse.ParsedArticle]:
-    """Fetch, then parse the whole answer; an answer that does not parse is fetched again."""
-    last = ""
-    call = job.call
+def _download(job: _Job) -> bytes:
+    """The answer to one job; when its history handle has expired, ask by id instead."""
+    try:
+        return job.call()
+    except FetchError:
+        if job.fallback is None:
+            raise
+        job.call, job.fallback = job.fallback, None
+        return job.call()
+
+
+def _parse(client: EutilsClient, job: _Job, body: bytes, name: str) -> list[parse.ParsedArticle]:
+    """Parse the whole answer; one that does not parse is fetched again (with backoff)."""
     for attempt in range(client.retries + 1):
         if attempt:
             time.sleep(client.delay(attempt - 1))
-        try:
-            body = call()
-        except FetchError:
-            if job.fallback is None:
-                raise
-            call, job.fallback = job.fallback, None  # e.g. the history handle expired: ask by id
-            body = call()
+            body = _download(job)
         try:
             return [r for r in parse.iter_records(body, name=name) if isinstance(r, parse.ParsedArticle)]
         except ParseError as e:
@@ -184,15 +187,16 @@ Store = Callable[[sqlite_utils.Database, Sequence[parse.ParsedArticle], str], No
 
 def _execute(db: sqlite_utils.Database, client: EutilsClient, jobs: list[_Job], summary: Summary,
              progress: Progress | None, store: Store, source: str) -> None:
-    """Fetch in a worker thread (paced by the client) while this thread parses nothing and stores.
+    """Download in a worker thread, paced by the client; parse, check and store here.
 
-    The queue is small, so a slow store slows fetching instead of piling up answers.
+    The worker does nothing but HTTP, so requests go out on schedule while this thread
+    works; the queue is bounded, so a slow store slows fetching instead of piling up.
     """
     total = sum(len(j.want) for j in jobs)
     done = 0
     if progress:
         progress(0, total)
-    results: queue.Queue = queue.Queue(maxsize=4)
+    results: queue.Queue = queue.Queue(maxsize=8)
     stop = threading.Event()
 
     def worker() -> None:
@@ -200,7 +204,7 @@ def _execute(db: sqlite_utils.Database, client: EutilsClient, jobs: list[_Job], 
             if stop.is_set():
                 return
             try:
-                results.put((job, _run_job(client, job, source), None))
+                results.put((job, _download(job), None))
             except ExtractorError as e:
                 results.put((job, None, str(e)))
         results.put(None)
@@ -211,7 +215,12 @@ def _execute(db: sqlite_utils.Database, client: EutilsClient, jobs: list[_Job], 
     t.start()
     try:
         while (item := results.get()) is not None:
-            job, parsed, error = item
+            job, body, error = item
+            if error is None:
+                try:
+                    parsed = _parse(client, job, body, source)
+                except ExtractorError as e:
+                    error = str(e)
             if error is not None:
                 for p in job.want:
                     summary.failed[p] = error

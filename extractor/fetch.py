@@ -41,24 +41,25 @@ TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.Chu
 class RateLimiter:
     """Minimum interval between request starts, shared by every thread that holds it.
 
-    Each caller reserves the next free slot under the lock, then sleeps outside it, so
-    concurrent callers are spaced evenly and never burst.
+    The interval is measured from when the previous caller actually went, not when it
+    was due (a late wake-up never shortens the next gap), and it is `margin` longer than
+    1/rate so that network jitter cannot squeeze `rate + 1` requests into one second at
+    the server. Callers queue on the lock, so threads never burst.
     """
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, margin: float = 0.02) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
-        self.interval = 1.0 / rate
+        self.interval = (1.0 + margin) / rate
         self._next = 0.0
         self._lock = threading.Lock()
 
     def wait(self) -> None:
         with self._lock:
             now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
+            if now < self._next:
+                time.sleep(self._next - now)
+            self._next = time.monotonic() + self.interval
 
 
 @dataclass
