@@ -69,6 +69,9 @@ class AttributionRules(_Rule):
     landmark: Captured
     landmark_list: Captured
     both_arms: Flagged
+    arm_after: Captured
+    arm_before: Captured
+    arm_stop: Flagged
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ class _Compiled:
     landmark: re.Pattern[str]
     landmark_list: re.Pattern[str]
     both_arms: re.Pattern[str]
+    arm_after: re.Pattern[str]
+    arm_before: re.Pattern[str]
+    arm_stop: re.Pattern[str]
 
 
 @lru_cache(maxsize=1)
@@ -109,6 +115,9 @@ def attribution_rules() -> _Compiled:
         landmark=re.compile(r.landmark.pattern, i),
         landmark_list=re.compile(r.landmark_list.pattern, i),
         both_arms=re.compile(r.both_arms.pattern, i),
+        arm_after=re.compile(r.arm_after.pattern),
+        arm_before=re.compile(r.arm_before.pattern),
+        arm_stop=re.compile(r.arm_stop.pattern, i),
     )
 
 
@@ -244,17 +253,56 @@ def _bind(spans: list[tuple[int, int, str]], lo: int, hi: int, m: Mention, used:
     return best[2]
 
 
+_FILLER = {"the", "of", "a", "an", "and", "with", "in", "group", "groups", "arm", "arms", "patients",
+           "patient", "plus", "alone", "treated", "receiving", "received"}
+_CONTROL = {"control", "placebo", "observation", "controls", "standard", "usual", "comparator"}
+
+
+def _words(name: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in _FILLER}
+
+
+def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str | None:
+    """An arm the text names next to the value ("in the X group", "arm B, 8 months") when
+    design.find_arm knows no alias for it: mapped onto the trial's arm sharing its words."""
+    r = attribution_rules()
+    phrase = None
+    a = r.arm_after.match(sent[m.end:hi])
+    if a:
+        phrase = a.group("arm")
+    else:
+        b = r.arm_before.search(sent[lo:m.value_start])
+        if b:
+            phrase = b.group("arm") or b.group("arm2")
+    if not phrase or r.arm_stop.match(phrase.strip()) or re.fullmatch(r"[\d.\s%]+", phrase):
+        return None
+    want = _words(phrase)
+    if not want:
+        return None
+    for arm in fr.arms:
+        for name in (arm.name, *arm.aliases):
+            have = _words(name)
+            if have and (want <= have or have <= want):
+                return arm.name
+    if want & _CONTROL:
+        controls = [x.name for x in fr.arms if not x.experimental]
+        if len(controls) == 1:
+            return controls[0]
+    return phrase.strip()
+
+
 def _uniq(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]], arms: list[str],
-                 populations: list[str], all_mentions: list[Mention]) -> None:
+def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]], fr: design.Frame,
+                 all_mentions: list[Mention]) -> None:
     """Give each median and rate its arm: bound phrase, list order, or the trial's arm order."""
     values = sorted((it for it in items if it.kind in ("median", "rate")), key=lambda it: it.mention.start)
     if not values:
         return
     r = attribution_rules()
+    arms, populations = [a.name for a in fr.arms], fr.populations
     bounds = sorted(all_mentions, key=lambda x: x.start)
 
     def segment(m: Mention) -> tuple[int, int]:
@@ -299,7 +347,7 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
             continue
         m = it.mention
         lo, hi = segment(m)
-        it.arm = _bind(spans, lo, hi, m, used)
+        it.arm = _bind(spans, lo, hi, m, used) or _text_arm(sent, m, lo, hi, fr)
         if it.arm is None and r.both_arms.search(sent[m.end:m.end + 40]) and len(arms) >= 2:
             it.arm, it.extra_arms = arms[0], arms[1:]
         if it.arm is None and len(arms) == 1:
@@ -453,7 +501,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
                 pop = p
         it.population = pop
         items.append(it)
-    _assign_arms(sent, items, spans_free, arms, fr.populations, [x for x in mentions if x in kept])
+    _assign_arms(sent, items, spans_free, fr, kept)
     _landmark_lists(sent, items, arms)
     if len(arms) >= 2:  # a rate that no arm claims is pooled over arms: SCHEMA does not annotate it
         items = [it for it in items if it.kind != "rate" or it.arm is not None]

@@ -107,6 +107,14 @@ def test_rule_files_validate_and_examples_hold() -> None:
     for text, want in raw.landmark_list.examples:
         m = r.landmark_list.search(text)
         assert m and m.group("nums") == want, text
+    for text, want in raw.arm_after.examples:
+        m = r.arm_after.match(text)
+        assert m and m.group("arm") == want, text
+    for text, want in raw.arm_before.examples:
+        m = r.arm_before.search(text)
+        assert m and (m.group("arm") or m.group("arm2")) == want, text
+    for text, want in raw.arm_stop.examples:
+        assert bool(r.arm_stop.match(text)) is want, text
     for text, want in raw.both_arms.examples:
         assert bool(r.both_arms.search(text)) is want, text
     for f, pat in zip(raw.population_frames, r.frames):
