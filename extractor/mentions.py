@@ -85,7 +85,7 @@ class PatternRules(_Strict):
 _REQUIRED = ("number", "p_value", "ci", "bare_interval", "comma_interval", "other_interval", "ratio_value",
              "value_unit", "percent", "count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only",
              "not_reached", "range_sep", "list_gap", "comparison_gap", "respectively", "age_context",
-             "after_age", "timepoint_context", "threshold_context", "difference_context", "followup_context", "label_context", "tail_phrase")
+             "after_age", "timepoint_context", "threshold_context", "difference_context", "followup_context", "label_context", "tail_phrase", "p_phrase", "ratio_list_next")
 
 
 @lru_cache(maxsize=1)
@@ -233,6 +233,10 @@ def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
         out.end = pos = m.end()
         _mark(used, m.start(), m.end())
     pm = c["p_value"].match(t, _SKIP_TO_P.match(t, pos).end())  # type: ignore[union-attr]
+    if not pm:
+        ph = c["p_phrase"].match(t, pos)
+        if ph:
+            pm = c["p_value"].match(t, _SKIP_TO_P.match(t, ph.end()).end())  # type: ignore[union-attr]
     if pm and _claimable(used, pm.start(), pm.end()):
         out.p = _p_text(pm)
         out.end = pm.end()
@@ -295,6 +299,21 @@ def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
                            cue=cue_text, cue_start=start,
                            ci_low=tail.ci[0] if tail.ci else None, ci_high=tail.ci[1] if tail.ci else None,
                            ci_level=tail.ci[2] if tail.ci else None, p_value=tail.p))
+        pos = max(ve, tail.end)
+        while True:  # "HRs were 0.60 (95% CI ...) and 0.72 (95% CI ...)": the list's next values
+            nm = c.p["ratio_list_next"].match(t, pos)
+            if not nm or not _free(used, nm.start("value"), nm.end("value")):
+                break
+            vs, ve = nm.span("value")
+            tail = _tail(t, ve, used)
+            if tail.ci is None and not cue_text.lower().rstrip().endswith("s"):
+                break  # a singular cue with a bare number after: not a list of ratios
+            _mark(used, vs, ve)
+            out.append(Mention("ratio", _num(nm.group("value")), vs, max(ve, tail.end), vs, ve, ratio_kind=kind,
+                               cue=cue_text, cue_start=start,
+                               ci_low=tail.ci[0] if tail.ci else None, ci_high=tail.ci[1] if tail.ci else None,
+                               ci_level=tail.ci[2] if tail.ci else None, p_value=tail.p))
+            pos = max(ve, tail.end)
     return out
 
 
@@ -467,7 +486,7 @@ def _group(t: str, ms: list[Mention]) -> list[Mention]:
         if len(g) < 2:
             continue
         first, last = out[g[0]], out[g[-1]]
-        after = re.match(r"[^.;()\[\]\d]{0,100}", t[last.end:])
+        after = re.match(r"[)\]]*[^.;()\[\]\d]{0,100}", t[last.end:])
         inside = t[first.start:last.end]
         respectively = bool(resp.search(after.group(0) if after else "")) or bool(resp.search(inside)) or \
             bool(resp.search(_before(t, first.start, 20)))

@@ -1,0 +1,117 @@
+"""find_mentions: typed numbers with their CI, p, counts and lists (cases in tests/cases/mentions.jsonl)."""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from extractor.mentions import Mention, compiled, find_mentions, rules
+
+CASES = [json.loads(line) for line in (Path(__file__).parent / "cases" / "mentions.jsonl").read_text(
+    encoding="utf-8").splitlines() if line.strip() and not line.startswith("//")]
+
+
+def _same(got: object, want: object) -> bool:
+    if isinstance(want, float) or isinstance(got, float):
+        return got is not None and want is not None and math.isclose(float(got), float(want), abs_tol=1e-9)  # type: ignore[arg-type]
+    return got == want
+
+
+def _describe(ms: list[Mention]) -> str:
+    keep = ("type", "value", "unit", "ratio_kind", "cue", "ci_low", "ci_high", "ci_level", "p_value", "n",
+            "n_total", "group", "group_index", "respectively", "not_reached", "flags")
+    return "\n".join(str({k: getattr(m, k) for k in keep if getattr(m, k) not in (None, False, ())}) for m in ms)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["text"][:60] for c in CASES])
+def test_case(case: dict) -> None:
+    got = find_mentions(case["text"])
+    want = case["expect"]
+    if not case.get("partial"):
+        assert len(got) == len(want), f"{len(got)} mentions, expected {len(want)}:\n{_describe(got)}"
+    pool = list(got)
+    for w in want:
+        hit = next((m for m in pool if all(_same(getattr(m, k), tuple(v) if isinstance(v, list) else v)
+                                          for k, v in w.items() if k != "text")
+                    and ("text" not in w or case["text"][m.value_start:m.value_end] == w["text"])), None)
+        assert hit is not None, f"no mention like {w}; got:\n{_describe(got)}"
+        pool.remove(hit)
+
+
+def test_enough_cases() -> None:
+    assert len(CASES) >= 100
+
+
+@pytest.mark.parametrize("name", sorted(rules().patterns))
+def test_pattern_examples(name: str) -> None:
+    """Every pattern of rules/patterns.json matches its examples and none of its counter-examples."""
+    rx = compiled().p[name]
+    rule = rules().patterns[name]
+    apply = getattr(rx, rule.mode)
+    for ex in rule.examples:
+        assert apply(ex), f"{name} should match {ex!r}"
+        assert not rule.requires or any(lit in ex for lit in rule.requires), f"{name}: {ex!r} lacks `requires`"
+    for ex in rule.counter_examples:
+        assert not apply(ex), f"{name} should not match {ex!r}"
+
+
+def test_ratio_cues_cover_all_kinds() -> None:
+    cue = compiled().cue
+    for text, kind in [("hazard ratio", "hazard_ratio"), ("HR", "hazard_ratio"), ("subdistribution hazard ratio",
+                       "hazard_ratio"), ("odds ratio", "odds_ratio"), ("aOR", "odds_ratio"),
+                       ("relative risk", "risk_ratio"), ("rate ratio", "risk_ratio"),
+                       ("incidence rate ratio", "risk_ratio"), ("IRR", "risk_ratio")]:
+        m = cue.search(text)
+        assert m and m.lastgroup == kind, text
+        assert any(lit in text for lit in compiled().cue_literals), f"{text!r} escapes the literal pre-check"
+    assert cue.search("relative risk reduction") is None or cue.search("relative risk reduction").lastgroup != "risk_ratio"
+
+
+def _sane(text: str, ms: list[Mention]) -> None:
+    for m in ms:
+        assert m.type in ("ratio", "duration", "percent")
+        assert 0 <= m.start <= m.value_start < m.value_end <= m.end <= len(text)
+        assert m.not_reached or math.isfinite(m.value)
+        if m.type == "ratio":
+            assert m.unit is None
+        if m.type == "percent":
+            assert m.unit == "%"
+        if m.type == "duration":
+            assert m.unit in (None, "months", "weeks", "days", "years")
+        if m.cue is not None:
+            assert m.cue_start is not None and text[m.cue_start:m.cue_start + len(m.cue)] == m.cue
+        if m.n is not None and m.n_total is not None:
+            assert m.n >= 0 and m.n_total >= 0
+        assert (m.group is None) == (m.group_index is None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=300))
+def test_arbitrary_text_never_raises(text: str) -> None:
+    _sane(text, find_mentions(text))
+
+
+_TEMPLATES = [c["text"] for c in CASES]
+_MUTATIONS = st.lists(st.tuples(st.integers(0, 400), st.sampled_from(
+    list("0123456789.,;:()[]%-–−·  /=<>≥") + [" ", "", "vs", " to ", "95% CI", "P", "months", "HR"])), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(_TEMPLATES), _MUTATIONS, st.booleans())
+def test_mutated_sentences_never_raise(text: str, edits: list[tuple[int, str]], delete: bool) -> None:
+    for pos, s in edits:
+        pos = pos % (len(text) + 1)
+        text = text[:pos] + s + text[pos + (1 if delete else 0):]
+    _sane(text, find_mentions(text))
+
+
+def test_spans_point_into_original_text() -> None:
+    text = "median 8\u00b74 months (95% CI 6\u00b71\u201310\u00b72) vs 5\u00b70 months; HR 0\u00b752 (0\u00b740\u20130\u00b768)"
+    ms = find_mentions(text)
+    assert [text[m.value_start:m.value_end] for m in ms] == ["8\u00b74", "5\u00b70", "0\u00b752"]
+    assert re.sub(r"\s", "", text[ms[2].cue_start:ms[2].value_start]).startswith("HR")
