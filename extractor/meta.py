@@ -63,7 +63,8 @@ class MetaResult:
         """One line for tables and plots, e.g. 'Q = 12.3 (df 4, p = 0.015); I² = 67%; τ² = 0.041 (REML)'."""
         if self.k < 2:
             return "not estimable (1 study)"
-        return (f"Q = {self.q:.2f} (df {self.df}, p = {format_p(self.p_q)}); "
+        p = format_p(self.p_q)
+        return (f"Q = {self.q:.2f} (df {self.df}, p {p if p.startswith('<') else '= ' + p}); "
                 f"I\u00b2 = {self.i2:.0f}%; \u03c4\u00b2 = {self.tau2:.3g} ({METHOD_NAMES[self.method]})")
 
 
