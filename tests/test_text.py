@@ -1,0 +1,44 @@
+"""normalise: one char for one char, so offsets found in the result hold in the original."""
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from extractor.text import normalise
+
+
+def test_decimal_middle_dot_between_digits_only() -> None:
+    assert normalise("HR 0\u00b738 (0\u00b725\u20130\u00b759)") == "HR 0.38 (0.25-0.59)"
+    assert normalise("A \u00b7 B") == "A \u00b7 B"  # a dot used as a separator stays
+    assert normalise("0\u22c538 and 1\u221925") == "0.38 and 1.25"
+
+
+def test_dashes_and_minus_become_hyphen() -> None:
+    for dash in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d":
+        assert normalise(f"0.25{dash}0.59") == "0.25-0.59"
+
+
+def test_spaces_become_plain_spaces() -> None:
+    for space in "\u00a0\u2009\u202f\u2002\u200a\u3000\u200b":
+        assert normalise(f"95{space}% CI") == "95 % CI"
+
+
+def test_slanted_inequalities_and_fullwidth_signs() -> None:
+    assert normalise("\u2a7e5% and \u2a7d3") == "\u22655% and \u22643"
+    assert normalise("\u2265 and \u2264 stay") == "\u2265 and \u2264 stay"
+    assert normalise("P\uff1c0\uff0e05"[:3]) == "P<0"
+    assert normalise("\uff11\uff12\uff05") == "12%"
+
+
+def test_ascii_text_is_unchanged() -> None:
+    s = "Median PFS was 8.4 months (95% CI, 6.1 to 10.2; P<0.001)."
+    assert normalise(s) == s
+
+
+@given(st.text(max_size=200))
+def test_length_always_kept(text: str) -> None:
+    out = normalise(text)
+    assert len(out) == len(text)
+    # every character either stays or is replaced by an ASCII (or <=/>=) stand-in
+    for a, b in zip(text, out):
+        assert a == b or b.isascii() or b in "\u2264\u2265"
