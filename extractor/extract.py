@@ -241,8 +241,8 @@ def _bind(spans: list[tuple[int, int, str]], lo: int, hi: int, m: Mention, used:
             continue
         if e <= m.value_start:
             d = m.value_start - e
-        elif s >= m.end:
-            d = s - m.end
+        elif s >= m.value_end:
+            d = s - m.value_end
         else:
             continue
         if best is None or d < best[0]:
@@ -267,7 +267,7 @@ def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str 
     design.find_arm knows no alias for it: mapped onto the trial's arm sharing its words."""
     r = attribution_rules()
     phrase = None
-    a = r.arm_after.match(sent[m.end:hi])
+    a = r.arm_after.match(sent[m.value_end:hi])
     if a:
         phrase = a.group("arm")
     else:
@@ -335,7 +335,13 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
                     for it, pop in zip(members, populations):
                         it.population = pop
         else:
+            if len(before) < k and not after:
+                before = _uniq([sp[2] for sp in spans if sp[1] <= first.start]) or before
             chosen = before[-k:] if len(before) >= k else []
+            controls = [a.name for a in fr.arms if not a.experimental]
+            if not chosen and k == 2 and len(before) == 1 and not after and len(controls) == 1 \
+                    and before[0] != controls[0]:
+                chosen = [before[0], controls[0]]  # "erlotinib (median, 2.9 v 1.9 months)"
             if not chosen and len(arms) == k and len(before) + len(after) <= 1:
                 chosen = list(arms)
         if len(chosen) == k:
@@ -347,9 +353,11 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
             continue
         m = it.mention
         lo, hi = segment(m)
-        it.arm = _bind(spans, lo, hi, m, used) or _text_arm(sent, m, lo, hi, fr)
+        it.arm = _bind(spans, lo, hi, m, used)
         if it.arm is None and r.both_arms.search(sent[m.end:m.end + 40]) and len(arms) >= 2:
             it.arm, it.extra_arms = arms[0], arms[1:]
+        if it.arm is None:
+            it.arm = _text_arm(sent, m, lo, hi, fr)
         if it.arm is None and len(arms) == 1:
             it.arm = arms[0]
 
