@@ -17,29 +17,23 @@ CREATE TABLE articles (
     source TEXT
 );
 
-CREATE VIRTUAL TABLE articles_fts USING fts5(
-    title, abstract, content='articles', content_rowid='rowid'
+CREATE TABLE sections (
+    pmid TEXT NOT NULL REFERENCES articles(pmid) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    label TEXT,
+    category TEXT,
+    text TEXT NOT NULL,
+    "offset" INTEGER NOT NULL,
+    PRIMARY KEY (pmid, idx)
 );
 
-CREATE TABLE 'articles_fts_config'(k PRIMARY KEY, v) WITHOUT ROWID;
-
-CREATE TABLE 'articles_fts_data'(id INTEGER PRIMARY KEY, block BLOB);
-
-CREATE TABLE 'articles_fts_docsize'(id INTEGER PRIMARY KEY, sz BLOB);
-
-CREATE TABLE 'articles_fts_idx'(segid, term, pgno, PRIMARY KEY(segid, term)) WITHOUT ROWID;
-
-CREATE TABLE ingest_log (
-    name TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
-    articles INTEGER NOT NULL DEFAULT 0,
-    measurements INTEGER NOT NULL DEFAULT 0,
-    deleted INTEGER NOT NULL DEFAULT 0,
-    skipped INTEGER NOT NULL DEFAULT 0,
-    started_at TEXT,
-    finished_at TEXT,
-    PRIMARY KEY (name, sha256)
+CREATE TABLE trials (
+    pmid TEXT PRIMARY KEY REFERENCES articles(pmid) ON DELETE CASCADE,
+    registration TEXT NOT NULL DEFAULT '[]',      -- JSON list
+    phase TEXT,
+    n_randomized INTEGER,
+    arms TEXT NOT NULL DEFAULT '[]',              -- JSON list, experimental first
+    allocation_ratio TEXT
 );
 
 CREATE TABLE measurements (
@@ -78,38 +72,36 @@ CREATE TABLE raw_records (
     fetched_at TEXT NOT NULL
 );
 
-CREATE TABLE sections (
-    pmid TEXT NOT NULL REFERENCES articles(pmid) ON DELETE CASCADE,
-    idx INTEGER NOT NULL,
-    label TEXT,
-    category TEXT,
-    text TEXT NOT NULL,
-    "offset" INTEGER NOT NULL,
-    PRIMARY KEY (pmid, idx)
+CREATE TABLE ingest_log (
+    name TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    articles INTEGER NOT NULL DEFAULT 0,
+    measurements INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT,
+    finished_at TEXT,
+    PRIMARY KEY (name, sha256)
 );
 
-CREATE TABLE trials (
-    pmid TEXT PRIMARY KEY REFERENCES articles(pmid) ON DELETE CASCADE,
-    registration TEXT NOT NULL DEFAULT '[]',      -- JSON list
-    phase TEXT,
-    n_randomized INTEGER,
-    arms TEXT NOT NULL DEFAULT '[]',              -- JSON list, experimental first
-    allocation_ratio TEXT
-);
-
-CREATE INDEX articles_doi ON articles(doi);
+CREATE INDEX measurements_kind_endpoint ON measurements(kind, endpoint);
 
 CREATE INDEX articles_year ON articles(year);
 
-CREATE INDEX measurements_kind_endpoint ON measurements(kind, endpoint);
+CREATE INDEX articles_doi ON articles(doi);
+
+CREATE VIRTUAL TABLE articles_fts USING fts5(
+    title, abstract, content='articles', content_rowid='rowid'
+);
+
+CREATE TRIGGER articles_ai AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts(rowid, title, abstract) VALUES (new.rowid, new.title, new.abstract);
+END;
 
 CREATE TRIGGER articles_ad AFTER DELETE ON articles BEGIN
     INSERT INTO articles_fts(articles_fts, rowid, title, abstract)
         VALUES ('delete', old.rowid, old.title, old.abstract);
-END;
-
-CREATE TRIGGER articles_ai AFTER INSERT ON articles BEGIN
-    INSERT INTO articles_fts(rowid, title, abstract) VALUES (new.rowid, new.title, new.abstract);
 END;
 
 CREATE TRIGGER articles_au AFTER UPDATE ON articles BEGIN
