@@ -32,7 +32,7 @@ IDCONV_BATCH = 200      # ids per idconv request (the service's limit)
 ESEARCH_CAP = 10_000    # PubMed esearch returns at most this many ids of one query
 RATE_NO_KEY = 3.0       # requests per second NCBI allows without an API key
 RATE_WITH_KEY = 10.0    # ... and with one
-FIRST_PDAT = date(1500, 1, 1)  # before any PubMed publication date
+FIRST_PDAT = date(1700, 1, 1)  # before any PubMed publication date
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
@@ -299,9 +299,13 @@ class EutilsClient:
         if count <= self.esearch_cap or lo >= hi:
             return [(lo, hi, count)]
         mid = lo + (hi - lo) // 2
+        halves = [(a, b, self.esearch(term, retmax=0, mindate=_pdat(a), maxdate=_pdat(b)).count)
+                  for a, b in ((lo, mid), (mid + timedelta(days=1), hi))]
+        if sum(n for _, _, n in halves) > count * 1.01 + 10:
+            raise FetchError("esearch does not honour the publication-date range: cannot split "
+                             f"a query of {count:,} records")
         out: list[tuple[date, date, int]] = []
-        for a, b in ((lo, mid), (mid + timedelta(days=1), hi)):
-            n = self.esearch(term, retmax=0, mindate=_pdat(a), maxdate=_pdat(b)).count
+        for a, b, n in halves:
             out += self._split(term, a, b, n) if n else [(a, b, 0)]
         return out
 

@@ -219,3 +219,14 @@ def test_standin_esearch_xml_reads_with_biopython(server, client):
     import io
     res = Entrez.read(io.BytesIO(body))
     assert int(res["Count"]) == 60 and len(res["IdList"]) == 5 and res["WebEnv"]
+
+
+def test_split_refuses_a_server_that_ignores_dates(records):
+    with EutilsServer(records, rate=100, esearch_cap=50) as s:
+        orig = s.matching
+        s.matching = lambda term, params: orig(term, {k: v for k, v in params.items()
+                                                      if k not in ("mindate", "maxdate")})
+        c = EutilsClient(base_url=s.url, rate=100, esearch_cap=50)
+        with pytest.raises(FetchError, match="does not honour the publication-date range"):
+            c.plan_search("made up")
+        assert len(s.calls("esearch")) == 3
