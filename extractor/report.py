@@ -310,12 +310,21 @@ _CSS = """body{font-family:system-ui,sans-serif;margin:1.5em}table{border-collap
 th,td{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}
 th{background:#f2f2f2;cursor:pointer;user-select:none}th:hover{background:#e4e4e4}
 span.ev{border-bottom:1px dotted #888;cursor:help}tr.flagged td{background:#fff6e0}
-td.num{white-space:nowrap}caption{text-align:left;margin-bottom:.5em;color:#555}"""
+td[data-sort]{white-space:nowrap}caption{text-align:left;margin-bottom:.5em;color:#555}"""
 
 
 def _ev(text: str, evidence: str | None, flags: Sequence[str] = ()) -> str:
     title = (evidence or "") + (f"  [flags: {', '.join(flags)}]" if flags else "")
     return f'<span class="ev" title="{html.escape(title, quote=True)}">{html.escape(text)}</span>'
+
+
+def _p_sort(p: str | None) -> str:
+    """A number to sort p-values by: '<0.001' just below 0.001, '.24' as 0.24, none last."""
+    m = re.search(r"\d*\.?\d+(?:[eE]-?\d+)?", p or "")
+    if not m:
+        return "2"
+    v = float(m.group(0))
+    return f"{v * (0.999 if '<' in (p or '') else 1):g}"
 
 
 def _html(rows: Sequence[dict[str, Any]]) -> str:
@@ -328,13 +337,12 @@ def _html(rows: Sequence[dict[str, Any]]) -> str:
         medians = "; ".join(_ev(_cell_text(c), c["evidence"], c.get("flags") or ()) for c in cells if c["kind"] == "median")
         rates = "; ".join(_ev(_cell_text(c), c["evidence"], c.get("flags") or ()) for c in cells if c["kind"] == "rate")
         ratio = _ev(d["Ratio (CI)"], r["ratio_evidence"]) if r["ratio"] is not None else ""
+        pval = _ev(d["p"], r["ratio_evidence"]) if d["p"] else ""
         pmid = f'<a href="https://pubmed.ncbi.nlm.nih.gov/{e(r["pmid"])}/">{e(r["pmid"])}</a>'
+        sort = {1: r["pmid"], 7: "" if r["ratio"] is None else f"{r['ratio']:g}", 8: _p_sort(r["p_value"])}
         tds = [e(d["Trial"]), pmid, e(d["Registry"]), e(d["Population"]), e(d["Endpoint"]), e(d["Arms"]),
-               medians, ratio, e(d["p"]), rates]
-        sort_ratio = "" if r["ratio"] is None else f' data-sort="{r["ratio"]:g}"'
-        tr = [f"<td>{tds[0]}</td>", f'<td data-sort="{e(r["pmid"])}">{tds[1]}</td>'] + \
-             [f"<td>{t}</td>" for t in tds[2:7]] + [f'<td class="num"{sort_ratio}>{tds[7]}</td>'] + \
-             [f"<td>{t}</td>" for t in tds[8:]]
+               medians, ratio, pval, rates]
+        tr = [f'<td data-sort="{e(sort[i])}">{t}</td>' if i in sort else f"<td>{t}</td>" for i, t in enumerate(tds)]
         cls = ' class="flagged"' if r["flagged"] else ""
         body.append(f"<tr{cls}>{''.join(tr)}</tr>")
     caption = (f"{len(rows)} rows. Hover a number for the sentence it was read from; click a column to sort."

@@ -311,3 +311,45 @@ def test_cli_errors_are_one_line(db_file, args: list[str], message: str) -> None
     r = CliRunner().invoke(main, [*args, "--db", db_file])
     assert r.exit_code != 0 and message in r.output
     assert "Traceback" not in r.output
+
+
+_FAKE_DOM = """
+// Just enough DOM for the page's sort script: headers, one tbody, rows of cells.
+const rows = JSON.parse(process.argv[3]);
+const body = { rows: [], appendChild(r) { this.rows = this.rows.filter(x => x !== r); this.rows.push(r); } };
+body.rows = rows.map(cells => ({ cells: cells.map(([text, sort]) =>
+  ({ textContent: text, dataset: sort === null ? {} : { sort } })) }));
+const table = { tBodies: [body] };
+const ths = rows[0].map(() => ({ dataset: {}, closest: () => table,
+  addEventListener(_, f) { this.click = f; } }));
+global.document = { querySelectorAll: () => ths };
+eval(process.argv[2]);
+const out = [];
+for (const col of JSON.parse(process.argv[4])) { ths[col].click(); out.push(body.rows.map(r => r.cells[0].textContent)); }
+console.log(JSON.stringify(out));
+"""
+
+
+def test_html_sort_script_orders_numbers_numerically(tmp_path) -> None:
+    import re
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    from extractor.report import _SORT_JS
+    # columns: label, ratio (data-sort), p (data-sort), free text
+    rows = [[["a", None], ["HR 0.9 (0.7-1.1)", "0.9"], ["0.2", "0.2"], ["beta", None]],
+            [["b", None], ["HR 0.45 (0.3-0.6)", "0.45"], ["<0.001", "0.000999"], ["Alpha", None]],
+            [["c", None], ["HR 1.2 (0.9-1.6)", "1.2"], ["", "2"], ["gamma", None]]]
+    js = tmp_path / "dom.js"
+    js.write_text(_FAKE_DOM)
+    res = subprocess.run([node, str(js), _SORT_JS, json.dumps(rows), "[1, 1, 2, 3]"], capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 0, res.stderr
+    by_ratio_up, by_ratio_down, by_p, by_text = json.loads(res.stdout)
+    assert by_ratio_up == ["b", "a", "c"] and by_ratio_down == ["c", "a", "b"]
+    assert by_p == ["b", "a", "c"]
+    assert by_text == ["b", "a", "c"]  # case-insensitive: Alpha, beta, gamma
+    assert re.search(r"\bfetch\b|XMLHttpRequest|src=", _SORT_JS) is None
