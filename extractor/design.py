@@ -325,12 +325,12 @@ def _clean(part: str) -> _Cand:
     control = _is_control(re.sub(r"\s*\([^()]*\)?", "", s))
     for pat in comp.arm_strip:
         s = pat.sub(" ", s).strip()
-    if not re.search(r"[A-Za-z]{3}", re.sub(r"(?i)\b(?:to|either|receive|or|and)\b", "", s)):
+    if not re.search(r"[A-Za-z]{2}", re.sub(r"(?i)\b(?:to|either|receive|or|and)\b", "", s)):
         s = raw  # the dose is the arm ("2 x 8 Gy")
     s = re.sub(r"\s*\([^()]*\)?", "", s)  # remaining parentheticals: abbreviations, kept as aliases
     s = re.sub(r"\s+", " ", s).strip(" ,;:-")
     for _ in range(2):
-        s = re.sub(r"(?i)^(?:to|either|receive|with|the|an?|in|or|and)\s+", "", s)
+        s = re.sub(r"(?i)^(?:to|either|receive|with|the|an?|in|or|and|our|their)\s+", "", s)
         s = re.sub(r"(?i)\s+(?:and|or|plus|with|in|of|the|a|at|to|on|group|arm)$", "", s).strip(" ,;:-")
     for a in abbrs:
         if a.lower() not in {x.lower() for x in aliases} and not re.fullmatch(r"(?i)arm|group|n|[A-Z]", a):
@@ -419,7 +419,8 @@ def _title_arms(title: str) -> list[_Cand]:
         a = comp.title_prefix.sub("", m.group("a"))
         for pat, rep in comp.arm_synonyms:
             a = pat.sub(rep, a)
-        a = re.sub(r"(?i)\s+with\s+.*$", "", a)
+        tail = re.split(r"(?i)\b(?:of|with|treated\s+with|receiving|comparing|between)\s+", a)[-1]
+        a = tail if " or " not in tail else re.sub(r"(?i)\s+with\s+.*$", "", a)
         b = comp.arm_tail.sub("", m.group("b"))
         if "without" in m.group("sep").lower():
             y = _clean(b)
@@ -458,12 +459,28 @@ def _is_control(name: str) -> bool:
     return bool(rules().control.search(name)) and not rules().experimental.search(name)
 
 
+def _words(name: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in rules().filler}
+
+
 def _tokens(name: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in rules().filler and len(w) > 2}
 
 
+_COMPARE_SEP = re.compile(r"(?i)\s+(?:versus|vs\.?|compared\s+with|compared\s+to|with|to)\s+")
+
+
+def _compare_arms(span: str) -> list[_Cand]:
+    """'A with B in 500 patients' / 'A versus B or C': split at the first comparison word."""
+    parts = _COMPARE_SEP.split(span, maxsplit=1)
+    if len(parts) != 2:
+        return []
+    a, b = parts
+    return _split_arms(a) + _split_arms(rules().arm_tail.sub("", b))
+
+
 def _cue_arms(sections: list[tuple[str | None, str]],
-              cues: list[tuple[re.Pattern[str], re.Pattern[str]]]) -> list[list[_Cand]]:
+              cues: list[tuple[re.Pattern[str], re.Pattern[str]]], compare: bool = False) -> list[list[_Cand]]:
     """Every arm list the cue sentences of `sections` announce, in text order."""
     out = []
     for _, text in sections:
@@ -473,7 +490,8 @@ def _cue_arms(sections: list[tuple[str | None, str]],
                 if not keyword.search(sent):
                     continue
                 for m in cue.finditer(sent):
-                    cand = _split_arms(_unprotect(m.group("arms")))
+                    span = _unprotect(m.group("arms"))
+                    cand = _compare_arms(span) if compare else _split_arms(span)
                     if len(cand) >= 2:
                         out.append(cand)
     return out
@@ -507,12 +525,13 @@ def _arms(article: Article) -> list[Arm]:
     options += [(o, 0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(methods, comp.arm_cues[:3]))]
     options += [(o, 0.25 - 0.02 * i) for i, o in enumerate(_cue_arms(rest, comp.arm_cues[:3]))]
     options += [(_title_arms(title), 0.3)]
-    options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(secs, comp.arm_cues[3:]))]
+    options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(secs, comp.arm_cues[3:], compare=True))]
     scored = [(_support(o, body) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _group_arms(methods) or _group_arms(secs)
-    controls = {c.name.lower() for o, _ in options for c in o if c.control}
+    controls = [c.name.lower() for o, _ in options for c in o if c.control]
     for c in found:  # "our standard 10 x 3 Gy" in PURPOSE marks the control of the METHODS list
-        c.control = c.control or c.name.lower() in controls
+        low = c.name.lower()
+        c.control = c.control or any(k == low or k.endswith(" " + low) for k in controls)
     # same drug at several doses: keep the doses in the names
     names = [c.name.lower() for c in found]
     for c in found:
@@ -563,13 +582,15 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
         others = set().union(*(t for j, t in enumerate(toks) if j != i))
         distinct.append(toks[i] - others)
         for t in sorted(distinct[i]):
+            if t.isdigit():
+                continue  # "180" (a dose) would also name "180 patients"
             if t not in {x.lower() for x in a.aliases} and t != a.name.lower():
                 a.aliases.append(t)
     text = article.title + "\n" + article.abstract
     controls = [a for a in arms if not a.experimental]
     experimentals = [a for a in arms if a.experimental]
     for m in re.finditer(r"(?i)\b((?:[\w/+-]+\s+){0,2}?[\w/+-]+)[\s-]+(?:group|arm)s?\b", text):
-        phrase = re.sub(r"(?i)^(?:the|in|of|to|with|for|and|a|or)\s+", "", m.group(1))
+        phrase = re.sub(r"(?i)^(?:(?:the|in|of|to|with|for|and|a|or|than|vs|versus)\s+)+", "", m.group(1))
         low = phrase.lower()
         if re.fullmatch(r"(?i)(?:control|placebo|usual[- ]care|comparator|reference)", phrase) and len(controls) == 1:
             target = controls[0]
@@ -580,7 +601,7 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
             if len(hits) != 1:
                 continue
             target = hits[0]
-        alias = re.sub(r"(?i)^(?:the|in|of|to|with|for|and|a|or)\s+", "", m.group(0)).strip()
+        alias = re.sub(r"(?i)^(?:(?:the|in|of|to|with|for|and|a|or|than|vs|versus)\s+)+", "", m.group(0)).strip()
         if alias.lower() != target.name.lower() and alias not in target.aliases and len(alias) <= 60:
             target.aliases.append(alias)
 

@@ -18,13 +18,15 @@ CASES = Path(__file__).parent / "cases" / "design.jsonl"
 STOP = {"the", "of", "a", "an", "and", "with", "in", "group", "groups", "arm", "arms", "patients"}
 
 
-def words(name: str) -> set[str]:
-    return {w for w in re.sub(r"[^a-z0-9+%<>=]+", " ", name.lower()).split() if w not in STOP}
+def words(name: str, keep_stop: bool = False) -> set[str]:
+    return {w for w in re.sub(r"[^a-z0-9+%<>=]+", " ", name.lower()).split() if keep_stop or w not in STOP}
 
 
 def same(a: str, b: str) -> bool:
-    """As the scorer compares names: one word set contains the other."""
+    """As the scorer compares names: one word set contains the other ("arm A": filler kept)."""
     wa, wb = words(a), words(b)
+    if not wa or not wb:
+        wa, wb = words(a, True), words(b, True)
     return bool(wa) and bool(wb) and (wa <= wb or wb <= wa)
 
 
