@@ -27,8 +27,9 @@ class Mention:
     """One number typed as a result, with its interval, p-value, counts and list position.
 
     Spans are offsets into the text given to find_mentions (normalisation keeps length).
-    `flags` carries hints such as "timepoint" ("at 12 months"), "follow_up", "bare" (a value
-    with a CI but no cue), which consumers may use to drop non-results.
+    `flags` carries hints consumers may use to drop non-results: "timepoint" ("at 12 months",
+    "12-month"), "adjective" ("12-month"), "follow_up", "bare" (a ratio-like value with a CI
+    but no cue of its own), "counts_only" ("12 of 95 patients", value computed).
     """
 
     type: str
@@ -85,7 +86,7 @@ class PatternRules(_Strict):
 _REQUIRED = ("number", "p_value", "ci", "bare_interval", "comma_interval", "other_interval", "ratio_value",
              "value_unit", "percent", "count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only",
              "not_reached", "range_sep", "list_gap", "comparison_gap", "respectively", "age_context",
-             "after_age", "timepoint_context", "threshold_context", "difference_context", "followup_context", "label_context", "tail_phrase", "p_phrase", "ratio_list_next")
+             "after_age", "timepoint_context", "threshold_context", "difference_context", "followup_context", "label_context", "ci_level_after", "tail_phrase", "p_phrase", "ratio_list_next")
 
 
 @lru_cache(maxsize=1)
@@ -356,6 +357,7 @@ class _Item:
     flags: tuple[str, ...] = ()
     not_reached: bool = False
     vend: int = -1    # end of the number itself
+    hyphen: bool = False  # "12-month": an adjective, a time point
 
 
 def _items(t: str, used: bytearray) -> list[_Item]:
@@ -368,11 +370,9 @@ def _items(t: str, used: bytearray) -> list[_Item]:
             continue
         if p["label_context"].search(_before(t, s, 20)):
             continue
-        if s > 0 and t[s - 1] in "/=:" and re.search(r"(?:\bn|\bN)\s?[=:]\s?$", _before(t, s, 4)):
-            continue
         pm = p["percent"].match(t, s)
         if pm and pm.end("value") == e:
-            if re.match(r"\s*(?:CI|CrI|UI|(?i:confidence|credible|uncertainty))", t[pm.end():pm.end() + 14]):
+            if p["ci_level_after"].match(t, pm.end()):
                 continue
             if p["threshold_context"].search(_before(t, s, 20)):
                 continue
@@ -386,7 +386,9 @@ def _items(t: str, used: bytearray) -> list[_Item]:
             if p["threshold_context"].search(_before(t, s, 20)):
                 continue
             flags: tuple[str, ...] = ()
-            if um.group("hyphen") or p["timepoint_context"].search(_before(t, s, 15)):
+            if um.group("hyphen"):
+                flags = ("timepoint", "adjective")
+            elif p["timepoint_context"].search(_before(t, s, 15)):
                 flags = ("timepoint",)
             if p["followup_context"].search(_before(t, s, 50)):
                 flags += ("follow_up",)
@@ -400,8 +402,11 @@ def _items(t: str, used: bytearray) -> list[_Item]:
                 elif not p["other_interval"].search(um.group("mid")):
                     continue  # e.g. "12 (n = 40) months": not a clean duration
             unit = c.units.get(um.group("unit").lower(), um.group("unit").lower())
-            items.append(_Item(s, um.end(), _num(m.group(0)), "duration", unit, mid, flags, vend=e))
+            items.append(_Item(s, um.end(), _num(m.group(0)), "duration", unit, mid, flags, vend=e,
+                               hyphen=bool(um.group("hyphen"))))
             continue
+        if p["threshold_context"].search(_before(t, s, 20)):
+            continue  # "less than 4 and 19 months": the 4 is a cut-off, not a list member
         items.append(_Item(s, e, _num(m.group(0)), None, vend=e))
     for m in _scan("not_reached", t):
         if _free(used, m.start(), m.end()):
@@ -414,6 +419,10 @@ def _gap_ok(gap: str, name: str) -> bool:
     return compiled().p[name].fullmatch(gap.lstrip(")]")) is not None
 
 
+def _is_year(t: str, it: _Item) -> bool:
+    return it.vend - it.start == 4 and 1900 <= it.value <= 2100 and t[it.start:it.vend].isdigit()
+
+
 def _type_lists(t: str, items: list[_Item]) -> list[_Item]:
     """Give bare numbers the type of the list they end in ('8.8 vs 4.9 months'); drop ranges."""
     drop: set[int] = set()
@@ -422,7 +431,8 @@ def _type_lists(t: str, items: list[_Item]) -> list[_Item]:
         gap = t[a.end:b.start]
         if b.type and _gap_ok(gap, "range_sep") and (a.type is None or a.type == b.type) and not a.not_reached:
             drop.update((i, i + 1))  # "62 to 65%", "3-5 months": a range, not a result
-        elif a.type is None and b.type and (_gap_ok(gap, "list_gap")):
+        elif a.type is None and b.type and _gap_ok(gap, "list_gap") and not _is_year(t, a) and \
+                (not b.hyphen or gap.startswith("-")):  # "1-, 2- and 3-year" but not "2010, 5-year"
             a.type, a.unit = b.type, b.unit
             if a.not_reached and b.type != "duration":
                 a.type = None
@@ -473,7 +483,8 @@ def _group(t: str, ms: list[Mention]) -> list[Mention]:
     for i, m in enumerate(ms):
         if i and groups and groups[-1][-1] == i - 1:
             a = ms[i - 1]
-            same = a.type == m.type and (a.type != "ratio" or a.ratio_kind == m.ratio_kind)
+            same = a.type == m.type and (a.type != "ratio" or a.ratio_kind == m.ratio_kind) and \
+                ("adjective" in a.flags) == ("adjective" in m.flags)  # "15.8 months, and 5-year OS"
             gap = t[a.end:m.start]
             if same and m.start >= a.end and not resp.search(gap) and \
                     (_gap_ok(gap, "list_gap") or _gap_ok(gap, "comparison_gap")):
@@ -491,9 +502,12 @@ def _group(t: str, ms: list[Mention]) -> list[Mention]:
         respectively = bool(resp.search(after.group(0) if after else "")) or bool(resp.search(inside)) or \
             bool(resp.search(_before(t, first.start, 20)))
         p_shared = last.p_value
+        # "at 3 years and 5 years": a time point makes the whole list time points
+        shared_flags = tuple(f for f in ("timepoint",) if any(f in out[i].flags for i in g))
         for k, idx in enumerate(g):
             m = out[idx]
-            out[idx] = replace(m, group=gid, group_index=k, respectively=respectively,
+            flags = m.flags + tuple(f for f in shared_flags if f not in m.flags)
+            out[idx] = replace(m, group=gid, group_index=k, respectively=respectively, flags=flags,
                                p_value=m.p_value or (p_shared if m.type != "ratio" else None))
         gid += 1
     return out
