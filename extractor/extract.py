@@ -180,36 +180,71 @@ def _nearest_before(hits: list[Hit], pos: int, floor: int = 0) -> Hit | None:
     return best
 
 
-def _outcome_name(text: str) -> str | None:
-    """The outcome a non-oncology rate or ratio is about, from the words just before it."""
+def _outcome_at(text: str, hits: list[Hit], lo: int, hi: int, skip_death: bool = False) -> tuple[int, str] | None:
+    """The last outcome word of text[lo:hi] (a non-oncology outcome: stroke, relapse, cure ...)
+    that is not part of an endpoint phrase: (position, name)."""
     best: tuple[int, str] | None = None
     for name, pat in attribution_rules().outcomes:
-        for m in pat.finditer(text):
+        if skip_death and name == "death":
+            continue
+        for m in pat.finditer(text, lo, hi):
+            if any(h.start <= m.start() < h.end for h in hits):
+                continue
             if best is None or m.start() > best[0]:
                 best = (m.start(), name)
-    return best[1] if best else None
+    return best
 
 
-# ---------------------------------------------------------------- endpoint of one mention
-def _ratio_endpoint(sent: str, m: Mention, hits: list[Hit], ctx: _Context, floor: int) -> str | None:
+def _death_like(sent: str, h: Hit) -> bool:
+    return bool(re.match(r"(?i)death|deaths|died|mortality", sent[h.start:h.end]))
+
+
+def _is_result(sent: str, m: Mention) -> bool:
+    """Drop follow-up times and time points, unless a median cue governs the duration closely
+    ("a median survival of 7.9 months" is a result, "survival at 12 months" is not)."""
+    if "follow_up" in m.flags or "adjective" in m.flags:
+        return False
+    if "timepoint" not in m.flags:
+        return True
+    if m.type != "duration":
+        return False
+    window = sent[max(0, m.value_start - 45):m.value_start]
+    cue = None
+    for c in attribution_rules().median_cue.finditer(window):
+        cue = c
+    return cue is not None and not re.search(r"\d|\b(?:at|after|within|by|follow)", window[cue.end():])
+
+
+def _ratio_endpoint(sent: str, m: Mention, hits: list[Hit], ctx: _Context) -> str | None:
+    """A ratio's own cue names its endpoint ("for death"); else the nearest endpoint phrase or
+    outcome word before it; else the endpoint the previous sentence was about."""
     cue_start = m.cue_start if m.cue_start is not None else m.start
     own = [h for h in hits if cue_start <= h.start and h.end <= m.value_start]
     for h in own:
         if h.cue:
-            return h.code
+            return _death_kind(sent, h, m)
     if own:
-        return own[-1].code
-    before = _nearest_before([h for h in hits if not h.cue], cue_start, floor)
+        return _death_kind(sent, own[-1], m)
+    before = _nearest_before(hits, cue_start)
+    word = _outcome_at(sent, hits, 0, cue_start, skip_death=True)
+    if word is not None and (before is None or word[0] > before.end or _death_like(sent, before)):
+        return f"other:{word[1]}"
     if before is not None:
-        return "OS" if before.code == "OS" and _is_death(sent, before) else before.code
-    name = _outcome_name(sent[floor:cue_start])
-    if name:
-        return f"other:{name}"
+        return _death_kind(sent, before, m)
+    after = [h for h in hits if m.end <= h.start <= m.end + 60]
+    if after:  # "a hazard ratio of 0.87 (13% reduction in the risk of death)"
+        return _death_kind(sent, after[0], m)
+    word = _outcome_at(sent, hits, 0, cue_start)
+    if word:
+        return f"other:{word[1]}"
     return ctx.endpoint
 
 
-def _is_death(sent: str, h: Hit) -> bool:
-    return bool(re.match(r"(?i)death|deaths|died|mortality", sent[h.start:h.end]))
+def _death_kind(sent: str, h: Hit, m: Mention) -> str:
+    """Death is OS for a hazard ratio (time to event), a binary outcome for odds and risk ratios."""
+    if h.code == "OS" and _death_like(sent, h) and m.ratio_kind in ("odds_ratio", "risk_ratio"):
+        return "other:death"
+    return h.code
 
 
 def _rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int, list_end: int) -> tuple[str | None, Hit | None]:
@@ -226,10 +261,13 @@ def _rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int, list_end:
                 and not re.search(r"[;]|\b(was|were)\b|\d%", gap):
             return after[0].code, after[0]
     before = _nearest_before(free, m.start, floor)
+    word = _outcome_at(sent, hits, floor, m.start, skip_death=True)
+    if word is not None and (before is None or word[0] > before.end):
+        return f"other:{word[1]}", None
     if before is not None:
         return before.code, before
-    name = _outcome_name(sent[floor:m.start]) or _outcome_name(sent[m.end:min(len(sent), m.end + 40)])
-    return (f"other:{name}" if name else None), None
+    word = _outcome_at(sent, hits, floor, m.start) or _outcome_at(sent, hits, m.end, min(len(sent), m.end + 40))
+    return (f"other:{word[1]}" if word else None), None
 
 
 # ---------------------------------------------------------------- arms
@@ -438,15 +476,17 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
     spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
     inline = [(m.start(), _clean_pop(m.group("pop"))) for m in r.inline_pop.finditer(sent)]
     items: list[_Item] = []
-    kept = [m for m in mentions if "follow_up" not in m.flags and "timepoint" not in m.flags]
+    kept = [m for m in mentions if _is_result(sent, m)]
     clause_floor = 0
     last_endpoint: str | None = None
     for m in mentions:
-        if "follow_up" in m.flags or "timepoint" in m.flags:
+        if m not in kept:
             continue
         if m.type == "ratio":
             kind = m.ratio_kind or "hazard_ratio"
-            ep = _ratio_endpoint(sent, m, hits, ctx, 0)
+            if m.value_start >= 2 and sent[m.value_start - 1] == "-" and sent[m.value_start - 2].isalpha():
+                continue  # "YKL-40": a name, not a ratio
+            ep = _ratio_endpoint(sent, m, hits, ctx)
             it = _Item(m, kind, ep)
         elif m.type == "duration":
             before = sent[:m.value_start]
@@ -476,14 +516,14 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
             code, hit = _rate_endpoint(sent, m, hits, clause_floor, list_end)
             if code is None:
                 continue
-            if code.startswith("other:") and r.outcome_block.search(sent[:m.start]):
-                continue
             gov_end = hit.end if hit is not None and hit.end <= m.start else m.start
             between = sent[gov_end:m.start]
             if r.rate_block.search(between) or r.rate_after.search(sent[m.end:m.end + 30]):
                 continue
-            if hit is not None and code == "OS" and _is_death(sent, hit):
+            if hit is not None and code == "OS" and _death_like(sent, hit):
                 code = "other:death"
+            if code.startswith("other:") and r.outcome_block.search(sent[:m.start]):
+                continue
             timepoint = None
             lm = None
             region = sent[max(0, (hit.start if hit is not None else m.start) - 30):m.start]
@@ -502,7 +542,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
             continue
         if it.endpoint is None:
             continue
-        last_endpoint = it.endpoint
+        if it.endpoint in SURVIVAL or it.endpoint in RATE_CODES:
+            last_endpoint = it.endpoint
         pop = ctx.population
         for pos, p in inline:
             if pos < m.start:
