@@ -29,7 +29,8 @@ class Mention:
     Spans are offsets into the text given to find_mentions (normalisation keeps length).
     `flags` carries hints consumers may use to drop non-results: "timepoint" ("at 12 months",
     "12-month"), "adjective" ("12-month"), "follow_up", "bare" (a ratio-like value with a CI
-    but no cue of its own), "counts_only" ("12 of 95 patients", value computed).
+    but no cue of its own), "counts_only" ("12 of 95 patients", value computed), "difference"
+    (a percent after "difference", "reduction", "increase"...: not a rate).
     """
 
     type: str
@@ -376,7 +377,8 @@ def _items(t: str, used: bytearray) -> list[_Item]:
                 continue
             if p["threshold_context"].search(_before(t, s, 20)):
                 continue
-            items.append(_Item(s, pm.end(), _num(m.group(0)), "percent", "%", vend=e))
+            diff = ("difference",) if p["difference_context"].search(_before(t, s, 30)) else ()
+            items.append(_Item(s, pm.end(), _num(m.group(0)), "percent", "%", flags=diff, vend=e))
             continue
         um = p["value_unit"].match(t, s)
         if um and um.end("value") == e:
@@ -434,6 +436,8 @@ def _type_lists(t: str, items: list[_Item]) -> list[_Item]:
         elif a.type is None and b.type and _gap_ok(gap, "list_gap") and not _is_year(t, a) and \
                 (not b.hyphen or gap.startswith("-")):  # "1-, 2- and 3-year" but not "2010, 5-year"
             a.type, a.unit = b.type, b.unit
+            if b.type == "duration" and compiled().p["timepoint_context"].search(_before(t, a.start, 15)):
+                a.flags = ("timepoint",)  # "at 1 and 3 years"
             if a.not_reached and b.type != "duration":
                 a.type = None
     for i in range(1, len(items)):  # "12.1 months vs not reached"
