@@ -52,8 +52,9 @@ def _rows_text(cols: list[str], rows: list[tuple], width: int = 60) -> str:
     return "\n".join(lines)
 
 
-def _ingest_with_bar(db, files, *, extract: bool):
-    """ingest_files with a byte-based progress bar on stderr."""
+def _ingest_with_bar(db, files, *, extract: bool, bulk: dict | None = None):
+    """ingest_files (or, with `bulk` options, parallel.ingest_paths) with a byte-based
+    progress bar on stderr."""
     import os
     import sys
 
@@ -61,23 +62,37 @@ def _ingest_with_bar(db, files, *, extract: bool):
 
     total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
     with click.progressbar(length=total, label="ingesting", file=sys.stderr) as bar:
+        if bulk is not None:
+            from .parallel import ingest_paths
+
+            return ingest_paths(db, files, extract=extract, progress=bar.update, **bulk)
         return ingest_files(db, files, extract=extract, progress=bar.update)
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--no-extract", is_flag=True, help="Store articles and raw XML only; extract later.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes for extraction (one writer stores); use the number of cores.")
+@click.option("--rct-only", is_flag=True,
+              help="Extract and store only randomized trials (publication type or randomization "
+                   "language); other records are skipped, not stored.")
+@click.option("--force", is_flag=True, help="Ingest again files the ingest log marks as finished.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=500, hidden=True)
 @db_option
-def ingest(files, no_extract, db_path):
+def ingest(files, no_extract, jobs, rct_only, force, batch_size, db_path):
     """Read PubMed XML files (efetch responses, baseline/update .xml or .xml.gz) into the database.
 
-    A bad file gets a one-line error and the others are still ingested; the exit status
-    is then 1. Ingesting the same file again changes nothing.
+    Files are applied in the order given (update files after the baseline, in order:
+    revised records replace, DeleteCitation deletes). A file finished before is skipped,
+    so a killed run is resumed by running it again. A bad file gets a one-line error and
+    the others are still ingested; the exit status is then 1.
     """
     import sys
 
     db = _open_db(db_path)
-    summary = _ingest_with_bar(db, files, extract=not no_extract)
+    summary = _ingest_with_bar(db, files, extract=not no_extract,
+                               bulk=dict(jobs=jobs, rct_only=rct_only, force=force, batch_size=batch_size))
     for err in summary.errors:
         click.echo(f"Error: {err}", err=True)
     click.echo(summary.line())
@@ -210,6 +225,9 @@ def _ncbi_options(f):
 def _client(api_key, email, base_url, rate, retries, backoff, timeout):
     from .fetch import EutilsClient
 
+    if base_url is None and not email:
+        click.echo("note: NCBI asks for an e-mail with every request: set NCBI_EMAIL or --email "
+                   "(and NCBI_API_KEY for 10 requests/s instead of 3)", err=True)
     return EutilsClient(api_key=api_key, email=email, base_url=base_url, rate=rate, retries=retries,
                         backoff=backoff, timeout=timeout)
 

@@ -5,6 +5,7 @@ import threading
 import time
 
 import pytest
+import requests
 from Bio import Entrez
 
 from eutils_server import EutilsServer, make_records
@@ -103,6 +104,10 @@ def test_unpaced_client_gets_429_and_recovers(records):
             c.esearch("widget", retmax=0)
         assert s.rate_limited > 0
         assert c.requests_made == len(s.calls()) > 8
+        r = requests.get(f"{s.url}/esearch.fcgi", params={"term": "x"})
+        while r.status_code != 429:
+            r = requests.get(f"{s.url}/esearch.fcgi", params={"term": "x"})
+        assert "Retry-After" not in r.headers and r.json()["error"] == "API rate limit exceeded"
 
 
 @pytest.mark.parametrize("faults", [(429, 429, 429), (500,), (502, 503), ("slow",), ("drop",), ("short",)])
