@@ -30,7 +30,7 @@ class Mention:
     `flags` carries hints consumers may use to drop non-results: "timepoint" ("at 12 months",
     "12-month"), "adjective" ("12-month"), "follow_up", "bare" (a ratio-like value with a CI
     but no cue of its own), "counts_only" ("12 of 95 patients", value computed), "difference"
-    (a percent after "difference", "reduction", "increase"...: not a rate).
+    (a percent or duration after "difference", "reduction", "by"...: not a rate or median).
     """
 
     type: str
@@ -394,6 +394,8 @@ def _items(t: str, used: bytearray) -> list[_Item]:
                 flags = ("timepoint",)
             if p["followup_context"].search(_before(t, s, 50)):
                 flags += ("follow_up",)
+            if p["difference_context"].search(_before(t, s, 30)):
+                flags += ("difference",)  # "a difference of 9 weeks", "prolonged by 2.1 months"
             mid = None
             if um.group("mid"):
                 hit = _ci_at(t, um.start("mid"), True)
