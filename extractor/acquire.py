@@ -199,15 +199,26 @@ def _execute(db: sqlite_utils.Database, client: EutilsClient, jobs: list[_Job], 
     results: queue.Queue = queue.Queue(maxsize=8)
     stop = threading.Event()
 
+    def put(item: tuple | None) -> bool:
+        while not stop.is_set():
+            try:
+                results.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def worker() -> None:
         for job in jobs:
             if stop.is_set():
                 return
             try:
-                results.put((job, _download(job), None))
+                item = (job, _download(job), None)
             except ExtractorError as e:
-                results.put((job, None, str(e)))
-        results.put(None)
+                item = (job, None, str(e))
+            if not put(item):
+                return
+        put(None)
 
     t = threading.Thread(target=worker, name="efetch", daemon=True)
     if isinstance(store, IngestStore):
@@ -235,12 +246,7 @@ def _execute(db: sqlite_utils.Database, client: EutilsClient, jobs: list[_Job], 
             if progress:
                 progress(done, total)
     finally:
-        stop.set()
-        while t.is_alive():  # unblock a worker waiting on a full queue
-            try:
-                results.get(timeout=0.05)
-            except queue.Empty:
-                pass
+        stop.set()  # on an error or Ctrl-C the worker ends after its current request
     summary.requests = client.requests_made
     if isinstance(store, IngestStore):
         summary.measurements = store.summary.measurements - before

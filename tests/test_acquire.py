@@ -278,3 +278,21 @@ def test_resume_after_kill(records, tmp_path):
         assert (s.already_present, s.fetched) == (len(after_kill), 300 - len(after_kill))
         assert_once(db, ids)
         assert server.rate_limited == 0
+
+
+def test_interrupted_store_keeps_whole_batches_and_resumes(server, client, db, records):
+    ids = list(records)[:100]
+    calls = []
+
+    def flaky(db_, parsed, source):
+        calls.append(len(parsed))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # as Ctrl-C in the middle of a run
+        RAW_ONLY(db_, parsed, source)
+
+    with pytest.raises(KeyboardInterrupt):
+        acquire(db, client, ids, batch_size=20, store=flaky)
+    assert_once(db, ids[:40])
+    s = acquire(db, client, ids, batch_size=20, store=RAW_ONLY)
+    assert (s.already_present, s.fetched) == (40, 60)
+    assert_once(db, ids)
