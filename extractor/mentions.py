@@ -87,7 +87,7 @@ class PatternRules(_Strict):
 _REQUIRED = ("number", "p_value", "ci", "bare_interval", "comma_interval", "other_interval", "ratio_value",
              "value_unit", "percent", "count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only",
              "not_reached", "range_sep", "list_gap", "comparison_gap", "respectively", "age_context",
-             "after_age", "timepoint_context", "threshold_context", "difference_context", "followup_context", "label_context", "ci_level_after", "tail_phrase", "p_phrase", "ratio_list_next")
+             "after_age", "timepoint_context", "threshold_context", "difference_context", "followup_context", "label_context", "ci_level_after", "timepoint_after", "tail_phrase", "p_phrase", "ratio_list_next")
 
 
 @lru_cache(maxsize=1)
@@ -390,7 +390,7 @@ def _items(t: str, used: bytearray) -> list[_Item]:
             flags: tuple[str, ...] = ()
             if um.group("hyphen"):
                 flags = ("timepoint", "adjective")
-            elif p["timepoint_context"].search(_before(t, s, 15)):
+            elif p["timepoint_context"].search(_before(t, s, 15)) or p["timepoint_after"].match(t, um.end()):
                 flags = ("timepoint",)
             if p["followup_context"].search(_before(t, s, 50)):
                 flags += ("follow_up",)

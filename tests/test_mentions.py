@@ -72,6 +72,23 @@ def test_ratio_cues_cover_all_kinds() -> None:
     assert cue.search("relative risk reduction") is None or cue.search("relative risk reduction").lastgroup != "risk_ratio"
 
 
+def test_rule_files_are_validated() -> None:
+    """A rule file with a key the model does not know, or no file at all, is a RuleError."""
+    from pydantic import BaseModel, ConfigDict
+
+    from extractor.errors import RuleError
+    from extractor.rules import load_rules
+
+    class OnlyNum(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        num: str
+
+    with pytest.raises(RuleError, match="patterns.json"):
+        load_rules("patterns", OnlyNum)
+    with pytest.raises(RuleError, match="not found"):
+        load_rules("no_such_rules", OnlyNum)
+
+
 def _sane(text: str, ms: list[Mention]) -> None:
     for m in ms:
         assert m.type in ("ratio", "duration", "percent")
