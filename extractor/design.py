@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -56,6 +57,7 @@ class ValueRule(_Rule):
 
 
 class CueRule(_Rule):
+    kind: Literal["randomization", "compare"]
     keyword: str
     pattern: str
     examples: list[tuple[str, str]]
@@ -114,6 +116,7 @@ class _Compiled:
     number_words: dict[str, int]
     allocation: re.Pattern[str]
     arm_cues: list[tuple[re.Pattern[str], re.Pattern[str]]]
+    compare_cues: list[tuple[re.Pattern[str], re.Pattern[str]]]
     arm_either: re.Pattern[str]
     arm_sep: re.Pattern[str]
     title_cues: list[re.Pattern[str]]
@@ -150,7 +153,8 @@ def rules() -> _Compiled:
         n_list_guard=re.compile(r.n_list_guard.replace("NUM", num)),
         number_words=r.number_words,
         allocation=re.compile(r.allocation.pattern),
-        arm_cues=[(re.compile(c.keyword), re.compile(c.pattern)) for c in r.arm_list_cues],
+        arm_cues=[(re.compile(c.keyword), re.compile(c.pattern)) for c in r.arm_list_cues if c.kind == "randomization"],
+        compare_cues=[(re.compile(c.keyword), re.compile(c.pattern)) for c in r.arm_list_cues if c.kind == "compare"],
         arm_either=re.compile(r.arm_either.pattern),
         arm_sep=re.compile(r.arm_separators),
         title_cues=[re.compile(c.pattern) for c in r.title_cues],
@@ -419,7 +423,7 @@ def _title_arms(title: str) -> list[_Cand]:
         a = comp.title_prefix.sub("", m.group("a"))
         for pat, rep in comp.arm_synonyms:
             a = pat.sub(rep, a)
-        tail = re.split(r"(?i)\b(?:of|with|treated\s+with|receiving|comparing|between)\s+", a)[-1]
+        tail = re.split(r"(?i)\b(?:of|with|treated\s+with|receiving|comparing|between|after|following)\s+", a)[-1]
         a = tail if " or " not in tail else re.sub(r"(?i)\s+with\s+.*$", "", a)
         b = comp.arm_tail.sub("", m.group("b"))
         if "without" in m.group("sep").lower():
@@ -476,7 +480,7 @@ def _compare_arms(span: str) -> list[_Cand]:
     if len(parts) != 2:
         return []
     a, b = parts
-    return _split_arms(a) + _split_arms(rules().arm_tail.sub("", b))
+    return _split_arms(a) + _split_arms(re.sub(r"(?i)\s+(?:in|among|for|who|when)\s+.*$", "", b))
 
 
 def _cue_arms(sections: list[tuple[str | None, str]],
@@ -506,8 +510,10 @@ def _support(cands: list[_Cand], text: str) -> float:
     score = -0.5 * len(cands) if any(dose_only) and not all(dose_only) else 0.0
     for c in cands:
         toks = _tokens(c.name) or {c.name.lower()}
-        score += sum(1 for t in toks if low.count(t) >= 2) / len(toks)
-        score -= 0.25 * max(0, len(c.name.split()) - 3)
+        used = sum(1 for t in toks if low.count(t) >= 2) / len(toks)
+        if any(text.count(a) >= 2 for a in c.aliases if len(a) >= 2):
+            used = max(used, 1.0) + 0.2  # "arm A", "(PemOx)": defined names the text then uses
+        score += used - 0.25 * max(0, len(c.name.split()) - 3)
     return score / len(cands)
 
 
@@ -522,10 +528,10 @@ def _arms(article: Article) -> list[Arm]:
     body = title + "\n" + article.abstract
     # (list, prior): a randomization sentence of METHODS is the best source, then the title
     options: list[tuple[list[_Cand], float]] = []
-    options += [(o, 0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(methods, comp.arm_cues[:3]))]
-    options += [(o, 0.25 - 0.02 * i) for i, o in enumerate(_cue_arms(rest, comp.arm_cues[:3]))]
+    options += [(o, 0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(methods, comp.arm_cues))]
+    options += [(o, 0.25 - 0.02 * i) for i, o in enumerate(_cue_arms(rest, comp.arm_cues))]
     options += [(_title_arms(title), 0.3)]
-    options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(secs, comp.arm_cues[3:], compare=True))]
+    options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(secs, comp.compare_cues, compare=True))]
     scored = [(_support(o, body) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _group_arms(methods) or _group_arms(secs)
     controls = [c.name.lower() for o, _ in options for c in o if c.control]
