@@ -273,7 +273,7 @@ class EutilsClient:
             self.esearch_cap = cap = max(1, len(res.ids))
         ranges = self._split(term, FIRST_PDAT, date.today() + timedelta(days=366), first.count)
         got = 0
-        for lo, hi, n in ranges:
+        for lo, hi, n in reversed(ranges):  # newest first, as esearch sorts
             if got >= want:
                 break
             if n == 0:

@@ -185,8 +185,10 @@ def test_search_above_cap_splits_by_date(server, client, records):
     assert_polite(server)
 
 
-def test_search_max_ids(server, client):
-    assert len(client.plan_search("made up", max_ids=150).ids) == 150
+def test_search_max_ids(server, client, records):
+    ids = client.plan_search("made up", max_ids=150).ids  # above the cap: split, newest first
+    newest = sorted(records, key=lambda p: records[p].pubdate, reverse=True)[:150]
+    assert sorted(ids) == sorted(newest)
     assert len(client.plan_search("made up", max_ids=7).ids) == 7
     assert client.plan_search("nothingmatchesthis").ids == []
 
