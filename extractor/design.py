@@ -538,11 +538,14 @@ def _arms(article: Article) -> list[Arm]:
     for c in found:  # "our standard 10 x 3 Gy" in PURPOSE marks the control of the METHODS list
         low = c.name.lower()
         c.control = c.control or any(k == low or k.endswith(" " + low) for k in controls)
-    # same drug at several doses: keep the doses in the names
+    # same drug at several doses: keep the doses in the names when RESULTS report them apart
     names = [c.name.lower() for c in found]
+    results = " ".join(t for lab, t in rest) or article.abstract
     for c in found:
         if names.count(c.name.lower()) > 1 and c.dose and c.dose not in c.name:
-            c.name = f"{c.name} {c.dose}"
+            num = re.match(r"[\d.,]+", c.dose)
+            if num and re.search(r"(?<![\d.])" + re.escape(num.group()) + r"\s*(?:mg|g|\u03bcg|\u00b5g|mcg|ml|IU)\b", results):
+                c.name = f"{c.name} {c.dose}"
     seen: dict[str, _Cand] = {}
     for c in found:
         key = c.name.lower()
