@@ -123,6 +123,7 @@ def attribution_rules() -> _Compiled:
 
 # ---------------------------------------------------------------- small helpers
 _GATE = re.compile(r"\d")
+_ENDPOINT_WORD = re.compile(r"(?i)surviv|progress|respon|recurr|relaps|mortal|death")
 
 
 @dataclass
@@ -354,8 +355,8 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
             groups.setdefault(it.mention.group, []).append(it)
     done: set[int] = set()
     for members in groups.values():
-        if len(members) < 2:
-            continue
+        if len(members) < 2 or len({it.endpoint for it in members}) > 1:
+            continue  # "median PFS was 6 months and median OS 14 months": not one arm each
         first, last = members[0].mention, members[-1].mention
         k = len(members)
         inside = [i for i, sp in enumerate(spans) if first.end <= sp[0] and sp[1] <= last.start]
@@ -367,6 +368,9 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
         after = _uniq([sp[2] for sp in spans if sp[0] >= last.end and sp[1] <= hi])
         if resp:
             chosen = after[:k] if len(after) >= k else []
+            if not chosen and not after:
+                named = _uniq([sp[2] for sp in spans if sp[1] <= first.start])
+                chosen = named if len(named) == k else (list(arms) if len(arms) == k and not named else [])
             if not chosen and len(before) == 1:
                 chosen = before * k
                 if len(populations) == k:
@@ -380,6 +384,10 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
             if not chosen and k == 2 and len(before) == 1 and not after and len(controls) == 1 \
                     and before[0] != controls[0]:
                 chosen = [before[0], controls[0]]  # "erlotinib (median, 2.9 v 1.9 months)"
+            if not chosen:
+                texts = [_text_arm(sent, it.mention, *segment(it.mention), fr) for it in members]
+                if all(texts) and len(set(texts)) == k:
+                    chosen = texts  # type: ignore[assignment]
             if not chosen and len(arms) == k and len(before) + len(after) <= 1:
                 chosen = list(arms)
         if len(chosen) == k:
@@ -398,6 +406,11 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
             it.arm = _text_arm(sent, m, lo, hi, fr)
         if it.arm is None and len(arms) == 1:
             it.arm = arms[0]
+    named = _uniq([sp[2] for sp in spans])
+    if len(named) == 1 and all(it.arm in (None, named[0]) for it in values):
+        for it in values:  # "median PFS was 6.0 months and median OS 14.1 months in the X group"
+            if it.arm is None and it.mention.group is not None:
+                it.arm = named[0]
 
 
 def _comparison(sent: str, m: Mention, spans: list[tuple[int, int, str]], arms: list[str],
@@ -447,8 +460,12 @@ def extract(article: Article) -> tuple[Trial, list[Measurement]]:
             if pop is not None:
                 ctx.population = pop
             if not _GATE.search(sent):
+                if _ENDPOINT_WORD.search(sent):  # "Overall survival was longer. The HR was 0.77"
+                    named = [h.code for h in find_endpoints(sent) if h.code in SURVIVAL or h.code in RATE_CODES]
+                    if named:
+                        ctx.endpoint = named[-1]
                 continue
-            mentions = [m for m in find_mentions(sent) if not m.not_reached]
+            mentions = find_mentions(sent)
             if not mentions:
                 continue
             items = _attribute(sent, mentions, ctx, fr, arms)
@@ -476,7 +493,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
     spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
     inline = [(m.start(), _clean_pop(m.group("pop"))) for m in r.inline_pop.finditer(sent)]
     items: list[_Item] = []
-    kept = [m for m in mentions if _is_result(sent, m)]
+    kept = [m for m in mentions if not m.not_reached and _is_result(sent, m)]
+    bounds = [m for m in mentions if m.not_reached or m in kept]
     clause_floor = 0
     last_endpoint: str | None = None
     for m in mentions:
@@ -550,7 +568,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
                 pop = p
         it.population = pop
         items.append(it)
-    _assign_arms(sent, items, spans_free, fr, kept)
+    _assign_arms(sent, items, spans_free, fr, bounds)
     _landmark_lists(sent, items, arms)
     if len(arms) >= 2:  # a rate that no arm claims is pooled over arms: SCHEMA does not annotate it
         items = [it for it in items if it.kind != "rate" or it.arm is not None]

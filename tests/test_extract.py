@@ -34,6 +34,12 @@ def load_cases() -> list[dict]:
     return [json.loads(line) for line in CASES.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def case_params() -> list:
+    """Cases as pytest params; a case with "xfail" (its reason) is a known gap, kept visible."""
+    return [pytest.param(c, id=c["id"], marks=[pytest.mark.xfail(reason=c["xfail"], strict=False)] if c.get("xfail") else [])
+            for c in load_cases()]
+
+
 def _matches(want: dict, got: dict) -> bool:
     for k, v in want.items():
         g = got.get(k)
@@ -48,7 +54,7 @@ def _matches(want: dict, got: dict) -> bool:
     return True
 
 
-@pytest.mark.parametrize("case", load_cases(), ids=lambda c: c["id"])
+@pytest.mark.parametrize("case", case_params())
 def test_sentence_case(case: dict) -> None:
     a = article(("METHODS", case.get("methods", METHODS)), (case.get("label", "RESULTS"), case["results"]),
                 title=case.get("title", TITLE))
@@ -64,7 +70,7 @@ def test_sentence_case(case: dict) -> None:
 
 def test_cases_are_many_and_unique() -> None:
     cases = load_cases()
-    assert len({c["id"] for c in cases}) == len(cases)
+    assert len({c["id"] for c in cases}) == len(cases) >= 150
 
 
 def test_contract_spans_sections_and_trial() -> None:
