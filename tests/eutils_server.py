@@ -285,7 +285,7 @@ class EutilsServer:
             lo = _parse_pdat(params.get("mindate") or "1000", end=False)
             hi = _parse_pdat(params.get("maxdate") or "3000", end=True)
             hits = [r for r in hits if lo <= r.pubdate <= hi]
-        return [r.pmid for r in sorted(hits, key=lambda r: int(r.pmid), reverse=True)]
+        return [r.pmid for r in sorted(hits, key=lambda r: (r.pubdate, int(r.pmid)), reverse=True)]
 
     def esearch(self, params: dict[str, str]) -> tuple[int, str, bytes]:
         term = params.get("term", "")
