@@ -394,7 +394,8 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
             for it, name in zip(members, chosen):
                 it.arm = name
                 done.add(id(it))
-    for it in values:
+    ghosts = [_Item(x, "median") for x in all_mentions if x.not_reached]  # they claim their arm too
+    for it in sorted([*values, *ghosts], key=lambda x: x.mention.start):
         if id(it) in done:
             continue
         m = it.mention
