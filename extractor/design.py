@@ -95,6 +95,7 @@ class DesignRules(_Rule):
     arm_separator_examples: list[tuple[str, list[str]]]
     title_cues: list[ValueRule]
     title_prefix: str
+    shared_head_modifiers: str
     group_mention: GroupRule
     arm_strip_first: list[str]
     arm_tail_cut: str
@@ -121,6 +122,7 @@ class _Compiled:
     arm_sep: re.Pattern[str]
     title_cues: list[re.Pattern[str]]
     title_prefix: re.Pattern[str]
+    shared_head: re.Pattern[str]
     group_mention: re.Pattern[str]
     group_generic: re.Pattern[str]
     arm_synonyms: list[tuple[re.Pattern[str], str]]
@@ -159,6 +161,7 @@ def rules() -> _Compiled:
         arm_sep=re.compile(r.arm_separators),
         title_cues=[re.compile(c.pattern) for c in r.title_cues],
         title_prefix=re.compile(r.title_prefix),
+        shared_head=re.compile(r.shared_head_modifiers),
         group_mention=re.compile(r.group_mention.pattern),
         group_generic=re.compile(r.group_mention.generic),
         arm_synonyms=[(re.compile(p), rep) for p, rep in r.arm_synonyms],
@@ -339,6 +342,7 @@ def _clean(part: str) -> _Cand:
     for a in abbrs:
         if a.lower() not in {x.lower() for x in aliases} and not re.fullmatch(r"(?i)arm|group|n|[A-Z]", a):
             aliases.append(a)
+    s = " ".join(w.lower() if re.fullmatch(r"[A-Z][a-z]+(?:-[A-Z]?[a-z]+)*", w) else w for w in s.split())
     return _Cand(s, aliases, dose.group(0) if dose else None, control)
 
 
@@ -434,7 +438,16 @@ def _title_arms(title: str) -> list[_Cand]:
         if m.group("sep").lower() == "or":
             arms = _split_arms(a + " or " + b)
         else:
-            arms = [c for c in (_clean(a), _clean(b)) if _plausible(c.name)]
+            ca, cb = _clean(a), _clean(re.sub(r"(?i)\s+with\s+.*$", "", b))
+            words_b = cb.name.split()
+            if comp.shared_head.match(ca.name) and len(words_b) >= 2 and comp.shared_head.match(words_b[0]):
+                ca.name = " ".join([ca.name, *words_b[1:]])  # "Standard-dose versus high-dose radiotherapy"
+            arms = [c for c in (ca, cb) if _plausible(c.name)]
+            factor = re.search(r"(?i)\bwith\s+or\s+without\s+(?P<x>[^:;]+)", m.group("b"))
+            if factor and len(arms) == 2:  # a factorial design: two more arms
+                x = _clean(factor.group("x"))
+                if _plausible(x.name):
+                    arms += [x, _Cand("no " + x.name, [], None, True)]
         if len(arms) >= 2:
             return arms
     return []
@@ -530,7 +543,8 @@ def _arms(article: Article) -> list[Arm]:
     options: list[tuple[list[_Cand], float]] = []
     options += [(o, 0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(methods, comp.arm_cues))]
     options += [(o, 0.25 - 0.02 * i) for i, o in enumerate(_cue_arms(rest, comp.arm_cues))]
-    options += [(_title_arms(title), 0.3)]
+    from_title = _title_arms(title)
+    options += [(from_title, 0.9 if len(from_title) >= 4 and re.search(r"(?i)factorial", body) else 0.3)]
     options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(secs, comp.compare_cues, compare=True))]
     scored = [(_support(o, body) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _group_arms(methods) or _group_arms(secs)
