@@ -93,10 +93,26 @@ def classify(raw: Iterable[str]) -> Ids:
     return out
 
 
-def resolve(client: EutilsClient, ids: Ids, summary: Summary) -> list[str]:
+def known_locally(db: sqlite_utils.Database, ids: Ids) -> dict[str, str]:
+    """DOIs and PMCIDs of articles already stored, so a rerun asks NCBI nothing about them."""
+    found: dict[str, str] = {}
+    for col, values in (("doi", ids.dois), ("pmcid", ids.pmcids)):
+        for v in values:
+            for form in dict.fromkeys((v, v.lower(), v.upper())):  # the doi index is case-sensitive
+                row = db.conn.execute(f"SELECT pmid FROM articles WHERE {col} = ? LIMIT 1", (form,)).fetchone()
+                if row:
+                    found[v] = row[0]
+                    break
+    return found
+
+
+def resolve(client: EutilsClient, ids: Ids, summary: Summary, known: dict[str, str] | None = None) -> list[str]:
     """PMIDs for all input ids, in input order, deduplicated; the rest go to summary.unresolved
-    (or summary.failed when the service could not answer)."""
-    pmids = list(ids.pmids)
+    (or summary.failed when the service could not answer). `known` maps ids already resolved."""
+    known = known or {}
+    pmids = list(ids.pmids) + [known[i] for i in (*ids.dois, *ids.pmcids) if i in known]
+    ids = Ids(dois=[d for d in ids.dois if d not in known], pmcids=[p for p in ids.pmcids if p not in known],
+              invalid=ids.invalid)
     for s in ids.invalid:
         summary.unresolved[s] = "not a PMID, DOI or PMCID"
     via_pmc: list[str] = []
@@ -172,9 +188,9 @@ def _parse(client: EutilsClient, job: _Job, body: bytes, name: str) -> list[pars
 class IngestStore:
     """The default store step: extract and save through extractor.ingest, one transaction per batch."""
 
-    def __init__(self, extract: bool = True) -> None:
+    def __init__(self, extract: bool = True, extractor: ingest.Extractor | None = None) -> None:
         self.summary = ingest.IngestSummary()
-        self.extractor = ingest.default_extractor() if extract else None
+        self.extractor = (extractor or ingest.default_extractor()) if extract else None
 
     def __call__(self, db: sqlite_utils.Database, parsed: Sequence[parse.ParsedArticle], source: str) -> None:
         records = [ingest.to_record(p, source=source, extractor=self.extractor, summary=self.summary)
@@ -260,7 +276,7 @@ def acquire(db: sqlite_utils.Database, client: EutilsClient, ids: Iterable[str],
         raise ValueError(f"batch_size must be 1..{EFETCH_BATCH}")
     kinds = classify(ids)
     summary = Summary(requested=len(kinds.pmids) + len(kinds.dois) + len(kinds.pmcids) + len(kinds.invalid))
-    pmids = resolve(client, kinds, summary)
+    pmids = resolve(client, kinds, summary, known=None if refresh else known_locally(db, kinds))
     have = set() if refresh else stored_pmids(db)
     todo = [p for p in pmids if p not in have]
     summary.already_present = len(pmids) - len(todo)

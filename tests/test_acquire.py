@@ -19,6 +19,7 @@ from extractor import parse
 from extractor.acquire import IngestStore, acquire, acquire_search, classify
 from extractor.cli import main
 from extractor.fetch import EutilsClient
+from extractor.models import Measurement, Trial
 from extractor.store import iter_raw, open_db
 
 RATE = 50.0
@@ -56,6 +57,13 @@ def db():
 
 
 RAW_ONLY = IngestStore(extract=False)
+
+
+def one_median(article):
+    """A stand-in extractor (the real one is tested elsewhere): one median per article."""
+    ev = article.abstract[:20]
+    return Trial(), [Measurement(kind="median", endpoint="OS", value=1.0, unit="months", evidence=ev,
+                                 start=0, end=len(ev))]
 
 
 def stored(db) -> list[str]:
@@ -97,7 +105,7 @@ def test_mixed_ids_end_state(server, client, db, records):
     try:
         ids = [r.pmid for r in recs[:5]] + [recs[5].doi, recs[6].pmcid, hidden.doi, "88888888",
                                             "10.9/none", "PMC1", "what"]
-        s = acquire(db, client, ids, batch_size=3)
+        s = acquire(db, client, ids, batch_size=3, store=IngestStore(extractor=one_median))
     finally:
         hidden.doi_indexed = True
     expected = [r.pmid for r in recs[:7]] + [hidden.pmid]
@@ -108,7 +116,7 @@ def test_mixed_ids_end_state(server, client, db, records):
                             "10.9/none": "no PubMed record for this DOI",
                             "PMC1": "no PubMed record for this PMCID"}
     assert sorted(s.not_found) == sorted(["88888888", "10.9/none", "PMC1", "what"])
-    assert s.measurements and s.measurements > 0
+    assert s.measurements == 8 == db.conn.execute("SELECT count(*) FROM measurements").fetchone()[0]
     assert all(len(c.ids) <= 3 for c in server.calls("efetch"))
     assert_polite(server)
 
@@ -296,3 +304,15 @@ def test_interrupted_store_keeps_whole_batches_and_resumes(server, client, db, r
     s = acquire(db, client, ids, batch_size=20, store=RAW_ONLY)
     assert (s.already_present, s.fetched) == (40, 60)
     assert_once(db, ids)
+
+
+def test_rerun_of_dois_and_pmcids_asks_ncbi_nothing(server, client, db, records):
+    recs = list(records.values())
+    ids = [recs[0].doi, recs[1].doi.upper(), recs[3].pmcid, recs[4].pmid]
+    first = acquire(db, client, ids, store=RAW_ONLY)
+    assert first.fetched == 4
+    n = len(server.calls())
+    again = acquire(db, client, ids, store=RAW_ONLY)
+    assert (again.fetched, again.already_present) == (0, 4)
+    assert len(server.calls()) == n  # no esearch, idconv or efetch
+    assert_once(db, [r.pmid for r in (recs[0], recs[1], recs[3], recs[4])])
