@@ -51,6 +51,11 @@ class Outcome(_Rule):
     pattern: str
 
 
+class ComparisonRule(_Rule):
+    patterns: list[str]
+    examples: list[tuple[str, str, str]]
+
+
 class AttributionRules(_Rule):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     comment: str = Field("", alias="_comment")
@@ -72,6 +77,7 @@ class AttributionRules(_Rule):
     arm_after: Captured
     arm_before: Captured
     arm_stop: Flagged
+    comparison_phrases: ComparisonRule
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,7 @@ class _Compiled:
     arm_after: re.Pattern[str]
     arm_before: re.Pattern[str]
     arm_stop: re.Pattern[str]
+    comparisons: list[re.Pattern[str]]
 
 
 @lru_cache(maxsize=1)
@@ -118,6 +125,7 @@ def attribution_rules() -> _Compiled:
         arm_after=re.compile(r.arm_after.pattern),
         arm_before=re.compile(r.arm_before.pattern),
         arm_stop=re.compile(r.arm_stop.pattern, i),
+        comparisons=[re.compile(x) for x in r.comparison_phrases.patterns],
     )
 
 
@@ -377,13 +385,14 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
                     for it, pop in zip(members, populations):
                         it.population = pop
         else:
-            if len(before) < k and not after:
-                before = _uniq([sp[2] for sp in spans if sp[1] <= first.start]) or before
-            chosen = before[-k:] if len(before) >= k else []
             controls = [a.name for a in fr.arms if not a.experimental]
+            chosen = before[-k:] if len(before) >= k else []
             if not chosen and k == 2 and len(before) == 1 and not after and len(controls) == 1 \
-                    and before[0] != controls[0]:
+                    and before[0] != controls[0] and len(arms) > 2:
                 chosen = [before[0], controls[0]]  # "erlotinib (median, 2.9 v 1.9 months)"
+            if not chosen and len(before) < k and not after:
+                wide = _uniq([sp[2] for sp in spans if sp[1] <= first.start])
+                chosen = wide[-k:] if len(wide) >= k else []
             if not chosen:
                 texts = [_text_arm(sent, it.mention, *segment(it.mention), fr) for it in members]
                 if all(texts) and len(set(texts)) == k:
@@ -414,10 +423,44 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
                 it.arm = named[0]
 
 
-def _comparison(sent: str, m: Mention, spans: list[tuple[int, int, str]], arms: list[str],
+def _map_arm(phrase: str, fr: design.Frame) -> str:
+    """The trial arm whose words contain (or are contained in) the phrase's, else the phrase."""
+    want = _words(phrase)
+    for arm in fr.arms:
+        for name in (arm.name, *arm.aliases):
+            have = _words(name)
+            if want and have and (want <= have or have <= want) and len(have) >= len(want) - 1:
+                return arm.name
+    return phrase.strip()
+
+
+def comparison_phrase(text: str, fr: design.Frame | None = None) -> list[str] | None:
+    """"comparing A with A plus B" -> [A plus B, A]; "A compared with B was" / "A vs B:" -> [A, B]."""
+    r = attribution_rules()
+    found = None
+    for pat in r.comparisons:
+        for m in pat.finditer(text):
+            found = m
+    if found is None:
+        return None
+    x, y = found.group("x").strip(), found.group("y").strip()
+    if r.arm_stop.match(x) or r.arm_stop.match(y):
+        return None
+    wx, wy = _words(x), _words(y)
+    pair = [y, x] if wx and wx < wy else [x, y]
+    return [_map_arm(n, fr) for n in pair] if fr is not None else pair
+
+
+def _comparison(sent: str, m: Mention, spans: list[tuple[int, int, str]], fr: design.Frame,
                 items: list[_Item]) -> list[str] | None:
+    """[experimental, reference] of a ratio: the trial's pair, a "comparing A with B" phrase,
+    or the arms named around it in a multi-arm trial."""
+    arms = [a.name for a in fr.arms]
     if len(arms) == 2:
         return list(arms)
+    named = comparison_phrase(sent[:m.cue_start if m.cue_start is not None else m.start], fr)
+    if named:
+        return named
     if len(arms) < 2:
         return None
     before = list(dict.fromkeys(s[2] for s in spans if s[1] <= m.end + 5))
@@ -564,9 +607,14 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
         if it.endpoint in SURVIVAL or it.endpoint in RATE_CODES:
             last_endpoint = it.endpoint
         pop = ctx.population
-        for pos, p in inline:
-            if pos < m.start:
-                pop = p
+        before_pops = [p for pos, p in inline if pos < m.start]
+        if before_pops:
+            pop = before_pops[-1]
+        else:
+            later = [(pos, p) for pos, p in inline if pos > m.end and ";" not in sent[m.end:pos]
+                     and not any(x.start > m.end and x.start < pos and x.type != m.type for x in kept)]
+            if later:
+                pop = later[0][1]
         it.population = pop
         items.append(it)
     _assign_arms(sent, items, spans_free, fr, bounds)
@@ -575,7 +623,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
         items = [it for it in items if it.kind != "rate" or it.arm is not None]
     for it in items:
         if it.kind not in ("median", "rate"):
-            it.comparison = _comparison(sent, it.mention, spans, arms, items)
+            it.comparison = _comparison(sent, it.mention, spans, fr, items)
     if last_endpoint is not None:
         ctx.endpoint = last_endpoint
     return items

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from extractor.extract import attribution_rules, extract
+from extractor.extract import attribution_rules, comparison_phrase, extract
 from extractor.models import Article, Section
 from extractor.nlp import check_examples, find_endpoints, sentences
 from extractor.rules import load_rules
@@ -121,6 +121,8 @@ def test_rule_files_validate_and_examples_hold() -> None:
         assert m and (m.group("arm") or m.group("arm2")) == want, text
     for text, want in raw.arm_stop.examples:
         assert bool(r.arm_stop.match(text)) is want, text
+    for text, x, y in raw.comparison_phrases.examples:
+        assert comparison_phrase(text) == [x, y], text
     for text, want in raw.both_arms.examples:
         assert bool(r.both_arms.search(text)) is want, text
     for f, pat in zip(raw.population_frames, r.frames):
