@@ -29,6 +29,7 @@ class Registry(_Rule):
     hint: str  # a literal every id of this registry contains: the regex runs only when it is there
     pattern: str
     format: str
+    upper: bool  # ids written in lower case ("chictr-inr-...") are upper-cased after the prefix
     examples: list[tuple[str, list[str]]]
 
 
@@ -109,7 +110,7 @@ class DesignRules(_Rule):
 
 @dataclass(frozen=True)
 class _Compiled:
-    registries: list[tuple[str, re.Pattern[str], str]]
+    registries: list[tuple[str, re.Pattern[str], str, bool]]
     phases: list[tuple[re.Pattern[str], str]]
     phase_skip: re.Pattern[str]
     counts: list[tuple[re.Pattern[str], re.Pattern[str], int, bool]]
@@ -147,7 +148,7 @@ def rules() -> _Compiled:
     num = "(?:" + num + ")"
     person = "(?:" + "|".join(map(re.escape, r.person_words)) + ")"
     return _Compiled(
-        registries=[(g.hint, re.compile(g.pattern), g.format) for g in r.registries],
+        registries=[(g.hint, re.compile(g.pattern), g.format, g.upper) for g in r.registries],
         phases=[(re.compile(p.pattern, re.I), p.phase) for p in r.phases],
         phase_skip=re.compile(r.phase_skip.pattern, re.I),
         counts=[(re.compile(c.keyword), re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)),
@@ -200,11 +201,13 @@ def registrations(text: str, extra: list[str] | tuple[str, ...] = ()) -> list[st
     """Registry ids named in `text` and in `extra` (DataBankList), normalised as the gold writes them."""
     found: list[tuple[int, str]] = []
     for src_i, src in enumerate([text, *extra]):
-        for hint, pat, fmt in rules().registries:
+        for hint, pat, fmt, upper in rules().registries:
             if hint not in src:
                 continue
             for m in pat.finditer(src):
-                found.append((src_i * 10**9 + m.start(), fmt.format(*m.groups())))
+                groups = [g for g in m.groups() if g is not None]
+                groups = [g.upper() for g in groups] if upper else groups
+                found.append((src_i * 10**9 + m.start(), fmt.format(*groups)))
     out: list[str] = []
     for _, rid in sorted(found):
         if rid not in out:
