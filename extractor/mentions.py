@@ -19,7 +19,7 @@ from extractor.errors import RuleError
 from extractor.rules import load_rules
 from extractor.text import normalise
 
-__all__ = ["Mention", "find_mentions", "rules", "compiled"]
+__all__ = ["Mention", "find_mentions", "in_context", "rules", "compiled"]
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,27 @@ class PatternRule(_Strict):
     counter_examples: list[str] = Field(default_factory=list)
 
 
+class ContextRule(_Strict):
+    """Words before a number that change what it is ('aged 65 years', 'group 1', 'at 12 months').
+
+    Looked up as words, not regexes: a set lookup per number is ~50x faster than a
+    `...$`-anchored alternation searched over the text before every number.
+    """
+
+    description: str
+    window: int = Field(gt=0, le=80)  # characters before the number that are looked at
+    last_words: list[str]             # phrases that, ending the window, mark the number
+    any_words: list[str]              # words anywhere in the window after its last digit, ';' or '.'
+    symbols: str                      # a window ending in one of these marks the number
+    examples: list[str] = Field(min_length=1)
+    counter_examples: list[str] = Field(default_factory=list)
+
+
 class PatternRules(_Strict):
     comment: str = Field("", alias="_comment")
     num: str
     patterns: dict[str, PatternRule]
+    context: dict[str, ContextRule]
     ratio_cues: dict[str, list[str]]
     ratio_cue_literals: list[str]  # every cue contains one of these (a fast pre-check)
     cue_modifiers: list[str]
@@ -86,15 +103,16 @@ class PatternRules(_Strict):
 
 _REQUIRED = ("number", "p_value", "ci", "bare_interval", "comma_interval", "other_interval", "ratio_value",
              "value_unit", "percent", "count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only",
-             "not_reached", "range_sep", "list_gap", "comparison_gap", "respectively", "age_context",
-             "after_age", "timepoint_context", "threshold_context", "difference_context", "followup_context", "label_context", "ci_level_after", "timepoint_after", "tail_phrase", "p_phrase", "ratio_list_next")
+             "not_reached", "range_sep", "list_gap", "comparison_gap", "respectively", "after_age",
+             "ci_level_after", "timepoint_after", "tail_phrase", "p_phrase", "ratio_list_next")
+_CONTEXTS = ("label", "threshold", "age", "timepoint", "difference", "follow_up")
 
 
 @lru_cache(maxsize=1)
 def rules() -> PatternRules:
     """The validated pattern rules (loaded once)."""
     r = load_rules("patterns", PatternRules)
-    missing = [k for k in _REQUIRED if k not in r.patterns]
+    missing = [k for k in _REQUIRED if k not in r.patterns] + [k for k in _CONTEXTS if k not in r.context]
     if missing:
         raise RuleError(f"rules/patterns.json: missing patterns {missing}")
     return r
@@ -113,11 +131,20 @@ def _numword_regex(words: dict[str, int]) -> str:
 
 
 @dataclass(frozen=True)
+class _Context:
+    window: int
+    last: frozenset[str]
+    any: frozenset[str]
+    symbols: str
+
+
+@dataclass(frozen=True)
 class _Compiled:
     p: dict[str, re.Pattern[str]]
     requires: dict[str, tuple[str, ...]]
     cue: re.Pattern[str]
     cue_literals: tuple[str, ...]
+    ctx: dict[str, _Context]
     modifier: re.Pattern[str]
     units: dict[str, str]
     numbers: dict[str, int]
@@ -144,7 +171,10 @@ def compiled() -> _Compiled:
         cue, modifier = re.compile(cue_src), re.compile(mod_src)
     except re.error as e:
         raise RuleError(f"rules/patterns.json: ratio_cues: {e}") from e
-    return _Compiled(out, {k: tuple(v.requires) for k, v in r.patterns.items()}, cue, tuple(r.ratio_cue_literals), modifier, {k.lower(): v for k, v in r.units.items()},
+    ctx = {k: _Context(v.window, frozenset(w.lower() for w in v.last_words), frozenset(w.lower() for w in v.any_words),
+                       v.symbols) for k, v in r.context.items()}
+    return _Compiled(out, {k: tuple(v.requires) for k, v in r.patterns.items()}, cue, tuple(r.ratio_cue_literals), ctx,
+                     modifier, {k.lower(): v for k, v in r.units.items()},
                      {k.lower(): v for k, v in r.number_words.items()})
 
 
@@ -244,6 +274,30 @@ def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
         out.end = pm.end()
         _mark(used, pm.start(), pm.end())
     return out
+
+
+_STOPS = "0123456789;."
+_SYMBOLS = frozenset("<>≤≥=")
+
+
+def in_context(name: str, before: str) -> bool:
+    """Whether the text `before` a number puts it in context `name` (label, age, timepoint...)."""
+    c = compiled().ctx[name]
+    win = before[-c.window:]
+    end = win.rstrip()
+    if c.symbols and end[-1:] in c.symbols:
+        return True
+    if c.last and end[-1:] not in "([{,;:":  # "group (44.8%)" is no label, "group 1" is
+        toks = [w for w in (x.strip("()[],;:'\"").lower() for x in win.split()[-5:]) if w and not set(w) <= _SYMBOLS]
+        for k in (1, 2, 3, 4):
+            if len(toks) >= k and " ".join(toks[-k:]) in c.last:
+                return True
+    if c.any:
+        cut = max(win.rfind(ch) for ch in _STOPS)
+        for w in win[cut + 1:].lower().split():
+            if w.strip("()[],;:") in c.any:
+                return True
+    return False
 
 
 def _scan(name: str, t: str) -> Iterator[re.Match[str]]:
@@ -369,32 +423,32 @@ def _items(t: str, used: bytearray) -> list[_Item]:
         s, e = m.span()
         if not _free(used, s, e):
             continue
-        if p["label_context"].search(_before(t, s, 20)):
+        if in_context("label", _before(t, s, 24)):
             continue
         pm = p["percent"].match(t, s)
         if pm and pm.end("value") == e:
             if p["ci_level_after"].match(t, pm.end()):
                 continue
-            if p["threshold_context"].search(_before(t, s, 20)):
+            if in_context("threshold", _before(t, s, 24)):
                 continue
-            diff = ("difference",) if p["difference_context"].search(_before(t, s, 30)) else ()
+            diff = ("difference",) if in_context("difference", _before(t, s, 50)) else ()
             items.append(_Item(s, pm.end(), _num(m.group(0)), "percent", "%", flags=diff, vend=e))
             continue
         um = p["value_unit"].match(t, s)
         if um and um.end("value") == e:
             before = _before(t, s, 30)
-            if p["age_context"].search(before) or p["after_age"].match(t, um.end()):
+            if in_context("age", before) or p["after_age"].match(t, um.end()):
                 continue
-            if p["threshold_context"].search(_before(t, s, 20)):
+            if in_context("threshold", _before(t, s, 24)):
                 continue
             flags: tuple[str, ...] = ()
             if um.group("hyphen"):
                 flags = ("timepoint", "adjective")
-            elif p["timepoint_context"].search(_before(t, s, 15)) or p["timepoint_after"].match(t, um.end()):
+            elif in_context("timepoint", _before(t, s, 24)) or p["timepoint_after"].match(t, um.end()):
                 flags = ("timepoint",)
-            if p["followup_context"].search(_before(t, s, 50)):
+            if in_context("follow_up", _before(t, s, 60)):
                 flags += ("follow_up",)
-            if p["difference_context"].search(_before(t, s, 30)):
+            if in_context("difference", _before(t, s, 50)):
                 flags += ("difference",)  # "a difference of 9 weeks", "prolonged by 2.1 months"
             mid = None
             if um.group("mid"):
@@ -409,7 +463,7 @@ def _items(t: str, used: bytearray) -> list[_Item]:
             items.append(_Item(s, um.end(), _num(m.group(0)), "duration", unit, mid, flags, vend=e,
                                hyphen=bool(um.group("hyphen"))))
             continue
-        if p["threshold_context"].search(_before(t, s, 20)):
+        if in_context("threshold", _before(t, s, 24)):
             continue  # "less than 4 and 19 months": the 4 is a cut-off, not a list member
         items.append(_Item(s, e, _num(m.group(0)), None, vend=e))
     for m in _scan("not_reached", t):
@@ -438,7 +492,7 @@ def _type_lists(t: str, items: list[_Item]) -> list[_Item]:
         elif a.type is None and b.type and _gap_ok(gap, "list_gap") and not _is_year(t, a) and \
                 (not b.hyphen or gap.startswith("-")):  # "1-, 2- and 3-year" but not "2010, 5-year"
             a.type, a.unit = b.type, b.unit
-            if b.type == "duration" and compiled().p["timepoint_context"].search(_before(t, a.start, 15)):
+            if b.type == "duration" and in_context("timepoint", _before(t, a.start, 24)):
                 a.flags = ("timepoint",)  # "at 1 and 3 years"
             if a.not_reached and b.type != "duration":
                 a.type = None
@@ -462,7 +516,7 @@ def _typed(t: str, items: list[_Item], used: bytearray) -> list[Mention]:
                 continue
             tail = _tail(t, it.end, bytearray(len(t)))
             if tail.ci and tail.ci[1] is not None and 0 < tail.ci[0] <= it.value <= tail.ci[1] and it.value < 50 \
-                    and not p["difference_context"].search(_before(t, it.start, 40)):
+                    and not in_context("difference", _before(t, it.start, 50)):
                 _tail(t, it.end, used)
                 kind = None
                 for cm in compiled().cue.finditer(t, 0, it.start):

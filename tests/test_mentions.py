@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extractor.mentions import Mention, compiled, find_mentions, rules
+from extractor.mentions import Mention, compiled, find_mentions, in_context, rules
 
 CASES = [json.loads(line) for line in (Path(__file__).parent / "cases" / "mentions.jsonl").read_text(
     encoding="utf-8").splitlines() if line.strip() and not line.startswith("//")]
@@ -58,6 +58,16 @@ def test_pattern_examples(name: str) -> None:
         assert not rule.requires or any(lit in ex for lit in rule.requires), f"{name}: {ex!r} lacks `requires`"
     for ex in rule.counter_examples:
         assert not apply(ex), f"{name} should not match {ex!r}"
+
+
+@pytest.mark.parametrize("name", sorted(rules().context))
+def test_context_examples(name: str) -> None:
+    """Each context rule marks the text of its examples (the words before a number), not its counter-examples."""
+    rule = rules().context[name]
+    for ex in rule.examples:
+        assert in_context(name, ex), f"{name} should hold before {ex!r}"
+    for ex in rule.counter_examples:
+        assert not in_context(name, ex), f"{name} should not hold before {ex!r}"
 
 
 def test_ratio_cues_cover_all_kinds() -> None:
