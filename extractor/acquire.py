@@ -42,6 +42,7 @@ class Summary:
     notes: list[str] = field(default_factory=list)
     requests: int = 0
     measurements: int | None = None  # extracted and stored, when the store step extracts
+    download_seconds: float = 0.0    # from the first efetch request to the last answer received
 
     @property
     def not_found(self) -> list[str]:
@@ -206,14 +207,16 @@ def _execute(db: sqlite_utils.Database, client: EutilsClient, jobs: list[_Job], 
     """Download in a worker thread, paced by the client; parse, check and store here.
 
     The worker does nothing but HTTP, so requests go out on schedule while this thread
-    works; the queue is bounded, so a slow store slows fetching instead of piling up.
+    works; the queue is bounded, so a much slower store slows fetching instead of piling
+    up answers in memory.
     """
     total = sum(len(j.want) for j in jobs)
     done = 0
     if progress:
         progress(0, total)
-    results: queue.Queue = queue.Queue(maxsize=8)
+    results: queue.Queue = queue.Queue(maxsize=32)  # at most ~15 MB of answers waiting
     stop = threading.Event()
+    t0 = time.perf_counter()
 
     def put(item: tuple | None) -> bool:
         while not stop.is_set():
@@ -232,6 +235,7 @@ def _execute(db: sqlite_utils.Database, client: EutilsClient, jobs: list[_Job], 
                 item = (job, _download(job), None)
             except ExtractorError as e:
                 item = (job, None, str(e))
+            summary.download_seconds = time.perf_counter() - t0
             if not put(item):
                 return
         put(None)
