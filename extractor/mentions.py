@@ -104,7 +104,7 @@ class PatternRules(_Strict):
 _REQUIRED = ("number", "p_value", "ci", "bare_interval", "comma_interval", "other_interval", "ratio_value",
              "value_unit", "percent", "count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only",
              "not_reached", "range_sep", "list_gap", "comparison_gap", "respectively", "after_age",
-             "ci_level_after", "timepoint_after", "tail_phrase", "p_phrase", "ratio_list_next")
+             "ci_level_after", "timepoint_after", "tail_phrase", "p_phrase", "ratio_list_next", "word_percent")
 _CONTEXTS = ("label", "threshold", "age", "timepoint", "difference", "follow_up")
 
 
@@ -376,6 +376,13 @@ def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
 def _counts(t: str, used: bytearray) -> list[Mention]:
     p = compiled().p
     out: list[Mention] = []
+    for m in _scan("word_percent", t):
+        value = _int(m.group("n"))
+        if value is not None and _free(used, m.start(), m.end()):
+            _mark(used, m.start(), m.end())
+            tail = _tail(t, m.end(), used, bare=False)
+            out.append(Mention("percent", float(value), m.start(), max(m.end(), tail.end), m.start(), m.end("n"),
+                               unit="%", p_value=tail.p))
     for name in ("count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only"):
         for m in _scan(name, t):
             if not _free(used, m.start(), m.end()):
@@ -580,7 +587,7 @@ def find_mentions(text: str) -> list[Mention]:
     """All numeric result mentions of `text` (one sentence, or any string), in text order."""
     if not text:
         return []
-    if not _DIGIT.search(text) and not any(w in text for w in ("reach", "stimable", "valuable")):
+    if not _DIGIT.search(text) and not any(w in text for w in ("reach", "stimable", "valuable", "ercent", "er cent")):
         return []
     t = normalise(text)
     p = compiled().p
