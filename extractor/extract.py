@@ -78,6 +78,9 @@ class AttributionRules(_Rule):
     arm_before: Captured
     arm_stop: Flagged
     comparison_phrases: ComparisonRule
+    ae3_head: Flagged
+    ae3_tail: Flagged
+    fixed_time_death: Flagged
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,9 @@ class _Compiled:
     arm_before: re.Pattern[str]
     arm_stop: re.Pattern[str]
     comparisons: list[re.Pattern[str]]
+    ae3_head: re.Pattern[str]
+    ae3_tail: re.Pattern[str]
+    fixed_time_death: re.Pattern[str]
 
 
 @lru_cache(maxsize=1)
@@ -126,6 +132,9 @@ def attribution_rules() -> _Compiled:
         arm_before=re.compile(r.arm_before.pattern),
         arm_stop=re.compile(r.arm_stop.pattern, i),
         comparisons=[re.compile(x) for x in r.comparison_phrases.patterns],
+        ae3_head=re.compile(r.ae3_head.pattern, i),
+        ae3_tail=re.compile(r.ae3_tail.pattern, i),
+        fixed_time_death=re.compile(r.fixed_time_death.pattern, i),
     )
 
 
@@ -251,7 +260,8 @@ def _ratio_endpoint(sent: str, m: Mention, hits: list[Hit], ctx: _Context) -> st
 
 def _death_kind(sent: str, h: Hit, m: Mention) -> str:
     """Death is OS for a hazard ratio (time to event), a binary outcome for odds and risk ratios."""
-    if h.code == "OS" and _death_like(sent, h) and m.ratio_kind in ("odds_ratio", "risk_ratio"):
+    if h.code == "OS" and _death_like(sent, h) and (
+            m.ratio_kind in ("odds_ratio", "risk_ratio") or attribution_rules().fixed_time_death.match(sent[h.end:])):
         return "other:death"
     return h.code
 
@@ -595,8 +605,9 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
                 timepoint = _timepoint(lm)
             if code in SURVIVAL and timepoint is None and code != "OS":
                 pass
-            if code == "AE3" and r.individual_ae.search(between):
-                continue
+            if code == "AE3" and (r.individual_ae.search(between) or (hit is not None and not (
+                    r.ae3_head.match(sent[hit.end:]) or r.ae3_tail.search(sent[max(0, hit.start - 40):hit.start])))):
+                continue  # "grade 3 renal toxicity (9% vs 3%)": a named event, not all grade >=3 AEs
             if code in SURVIVAL and timepoint is None and not re.search(r"(?i)\brates?\b|probabilit|estimate", sent[max(0, m.start - 80):m.start]):
                 continue
             it = _Item(m, "rate", code, timepoint=timepoint)

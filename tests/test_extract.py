@@ -123,6 +123,11 @@ def test_rule_files_validate_and_examples_hold() -> None:
         assert bool(r.arm_stop.match(text)) is want, text
     for text, x, y in raw.comparison_phrases.examples:
         assert comparison_phrase(text) == [x, y], text
+    for name in ("ae3_head", "fixed_time_death"):
+        for text, want in getattr(raw, name).examples:
+            assert bool(getattr(r, name).match(text)) is want, text
+    for text, want in raw.ae3_tail.examples:
+        assert bool(r.ae3_tail.search(text)) is want, text
     for text, want in raw.both_arms.examples:
         assert bool(r.both_arms.search(text)) is want, text
     for f, pat in zip(raw.population_frames, r.frames):
