@@ -26,7 +26,10 @@ __all__ = ["Mention", "find_mentions", "in_context", "rules", "compiled"]
 class Mention:
     """One number typed as a result, with its interval, p-value, counts and list position.
 
-    Spans are offsets into the text given to find_mentions (normalisation keeps length).
+    Spans are offsets into the text given to find_mentions (normalisation keeps length);
+    `start` may precede `value_start` ("12 of 95 patients (12.6%)" starts at "12"). A median
+    "not reached" has `not_reached=True` and value NaN. A ratio with no cue of its own takes
+    `ratio_kind` from a cue earlier in the same text, else None.
     `flags` carries hints consumers may use to drop non-results: "timepoint" ("at 12 months",
     "12-month"), "adjective" ("12-month"), "follow_up", "bare" (a ratio-like value with a CI
     but no cue of its own), "counts_only" ("12 of 95 patients", value computed), "difference"
