@@ -15,6 +15,7 @@ from typing import Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from extractor.consistency import ASYMMETRY_TOLERANCE, log_asymmetry
 from extractor.errors import RuleError
 from extractor.rules import load_rules
 from extractor.text import normalise
@@ -527,10 +528,13 @@ def _typed(t: str, items: list[_Item], used: bytearray) -> list[Mention]:
             tail = _tail(t, it.end, bytearray(len(t)))
             if tail.ci and tail.ci[1] is not None and 0 < tail.ci[0] <= it.value <= tail.ci[1] and it.value < 50 \
                     and not in_context("difference", _before(t, it.start, 50)):
-                _tail(t, it.end, used)
                 kind = None
                 for cm in compiled().cue.finditer(t, 0, it.start):
                     kind = cm.lastgroup
+                if kind is None and ("." not in t[it.start:it.vend] or
+                                     log_asymmetry(it.value, tail.ci[0], tail.ci[1]) > ASYMMETRY_TOLERANCE):
+                    continue  # "40 (24-63)": with no cue, only a decimal with a log-symmetric CI looks like a ratio
+                _tail(t, it.end, used)
                 out.append(Mention("ratio", it.value, it.start, tail.end, it.start, it.end, ratio_kind=kind,
                                    ci_low=tail.ci[0], ci_high=tail.ci[1], ci_level=tail.ci[2], p_value=tail.p,
                                    flags=("bare",)))
