@@ -117,12 +117,12 @@ CREATE VIEW evidence AS SELECT m.pmid, a.title, a.journal, a.year, m.kind, m.end
 FROM measurements m JOIN articles a ON a.pmid = m.pmid;
 
 CREATE VIEW evidence_table AS WITH ranked AS (
-    SELECT m.*, ROW_NUMBER() OVER (
-        PARTITION BY m.pmid, COALESCE(m.population, ''), m.endpoint
+    SELECT m.*, (m.kind IN ('hazard_ratio', 'odds_ratio', 'risk_ratio')) AS is_ratio, ROW_NUMBER() OVER (
+        PARTITION BY m.pmid, COALESCE(m.population, ''), m.endpoint, (m.kind IN ('hazard_ratio', 'odds_ratio', 'risk_ratio'))
         ORDER BY (m.comparison IS NULL), (m.flags != '[]'), (m.ci_low IS NULL),
                  CASE m.kind WHEN 'hazard_ratio' THEN 0 WHEN 'risk_ratio' THEN 1 ELSE 2 END, m.idx
     ) AS pick
-    FROM measurements m WHERE m.kind IN ('hazard_ratio', 'odds_ratio', 'risk_ratio')
+    FROM measurements m
 ),
 grp AS (
     SELECT m.pmid, m.population, m.endpoint, min(m.idx) AS first_idx,
@@ -132,25 +132,27 @@ grp AS (
            group_concat(CASE WHEN m.kind = 'rate' THEN COALESCE(m.arm, 'all') || ': '
                         || printf('%g', m.value) || COALESCE(m.unit, '')
                         || COALESCE(' at ' || m.timepoint, '') END, '; ') AS rates,
+           max(CASE WHEN is_ratio AND pick = 1 THEN m.kind END) AS ratio_kind, max(CASE WHEN is_ratio AND pick = 1 THEN m.value END) AS ratio,
+           max(CASE WHEN is_ratio AND pick = 1 THEN m.ci_low END) AS ci_low, max(CASE WHEN is_ratio AND pick = 1 THEN m.ci_high END) AS ci_high,
+           max(CASE WHEN is_ratio AND pick = 1 THEN m.ci_level END) AS ci_level, max(CASE WHEN is_ratio AND pick = 1 THEN m.p_value END) AS p_value,
+           max(CASE WHEN is_ratio AND pick = 1 THEN m.comparison END) AS comparison, max(CASE WHEN is_ratio AND pick = 1 THEN m.evidence END) AS ratio_evidence,
            max(m.flags != '[]') AS flagged,
            json_group_array(json_object(
                'idx', m.idx, 'kind', m.kind, 'arm', m.arm, 'comparison', json(m.comparison),
                'value', m.value, 'unit', m.unit, 'ci_low', m.ci_low, 'ci_high', m.ci_high,
                'p_value', m.p_value, 'timepoint', m.timepoint, 'evidence', m.evidence,
                'start', m.start, 'end', m."end", 'flags', json(m.flags))) AS cells
-    FROM (SELECT * FROM measurements ORDER BY pmid, idx) m
+    FROM (SELECT * FROM ranked ORDER BY pmid, COALESCE(population, ''), endpoint, idx) m
     GROUP BY m.pmid, COALESCE(m.population, ''), m.endpoint
 )
 SELECT g.pmid, a.title, a.journal, a.year,
        COALESCE(NULLIF(t.registration, '[]'), a.registry_ids) AS registration,
        COALESCE(t.arms, '[]') AS arms, g.population, g.endpoint, g.kinds, g.medians,
-       r.kind AS ratio_kind, r.value AS ratio, r.ci_low, r.ci_high, r.ci_level, r.p_value,
-       r.comparison, r.evidence AS ratio_evidence, g.rates, g.flagged, g.cells
+       g.ratio_kind, g.ratio, g.ci_low, g.ci_high, g.ci_level, g.p_value,
+       g.comparison, g.ratio_evidence, g.rates, g.flagged, g.cells
 FROM grp g
 JOIN articles a ON a.pmid = g.pmid
 LEFT JOIN trials t ON t.pmid = g.pmid
-LEFT JOIN ranked r ON r.pick = 1 AND r.pmid = g.pmid AND r.endpoint = g.endpoint
-     AND COALESCE(r.population, '') = COALESCE(g.population, '')
 ORDER BY a.year, g.pmid, g.first_idx;
 
 CREATE VIEW meta_input AS WITH r AS (
