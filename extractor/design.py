@@ -102,6 +102,8 @@ class DesignRules(_Rule):
     arm_tail_cut: str
     arm_synonyms: list[tuple[str, str]]
     arm_strip: list[str]
+    arm_not_names: str
+    arm_not_names_examples: list[tuple[str, bool]]
     control_words: str
     experimental_words: str
     filler_words: list[str]
@@ -130,6 +132,7 @@ class _Compiled:
     arm_tail: re.Pattern[str]
     arm_strip_first: list[re.Pattern[str]]
     arm_strip: list[re.Pattern[str]]
+    arm_not_names: re.Pattern[str]
     control: re.Pattern[str]
     experimental: re.Pattern[str]
     filler: frozenset[str]
@@ -169,6 +172,7 @@ def rules() -> _Compiled:
         arm_tail=re.compile(r.arm_tail_cut),
         arm_strip_first=[re.compile(s) for s in r.arm_strip_first],
         arm_strip=[re.compile(s) for s in r.arm_strip],
+        arm_not_names=re.compile(r.arm_not_names),
         control=re.compile(r.control_words),
         experimental=re.compile(r.experimental_words),
         filler=frozenset(r.filler_words),
@@ -358,7 +362,7 @@ def _plausible(name: str) -> bool:
         return False
     if re.match(r"\d", name) and not re.search(r"(?i)^\d+(?:[.,]\d+)?\s*(?:x\s*\d+(?:[.,]\d+)?\s*)?(?:Gy|mg|g|ml|IU)\b", name):
         return False
-    if re.search(r"(?i)\b(?:were|was|is|are|had|has|have|be|been|did|not|than|who|which|if)\b", name):
+    if rules().arm_not_names.search(name):
         return False
     return bool(re.search(r"[A-Za-z]{2}", name))
 

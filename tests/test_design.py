@@ -200,3 +200,8 @@ def test_real_corpus_sample_frames_without_error(shared_dir: Path) -> None:
         for s in r.article.sections:
             for start, end, name in find_arm(s.text, fr):
                 assert 0 <= start < end <= len(s.text) and name in fr.trial.arms
+
+
+@pytest.mark.parametrize("text,rejected", R.arm_not_names_examples)
+def test_arm_not_names_examples(text: str, rejected: bool) -> None:
+    assert design._plausible(text) is not rejected
