@@ -76,6 +76,7 @@ class AttributionRules(_Rule):
     both_arms: Flagged
     arm_after: Captured
     arm_before: Captured
+    arm_before_known: Captured
     arm_stop: Flagged
     comparison_phrases: ComparisonRule
     ae3_head: Flagged
@@ -101,6 +102,7 @@ class _Compiled:
     both_arms: re.Pattern[str]
     arm_after: re.Pattern[str]
     arm_before: re.Pattern[str]
+    arm_before_known: re.Pattern[str]
     arm_stop: re.Pattern[str]
     comparisons: list[re.Pattern[str]]
     ae3_head: re.Pattern[str]
@@ -130,6 +132,7 @@ def attribution_rules() -> _Compiled:
         both_arms=re.compile(r.both_arms.pattern, i),
         arm_after=re.compile(r.arm_after.pattern),
         arm_before=re.compile(r.arm_before.pattern),
+        arm_before_known=re.compile(r.arm_before_known.pattern),
         arm_stop=re.compile(r.arm_stop.pattern, i),
         comparisons=[re.compile(x) for x in r.comparison_phrases.patterns],
         ae3_head=re.compile(r.ae3_head.pattern, i),
@@ -140,6 +143,7 @@ def attribution_rules() -> _Compiled:
 
 # ---------------------------------------------------------------- small helpers
 _GATE = re.compile(r"\d")
+_BOTH = re.compile(r"(?i)\b(?:in|for|with)\s+both\s+(?:treatment\s+|study\s+)?(?:arms|groups)\b")
 _ENDPOINT_WORD = re.compile(r"(?i)surviv|progress|respon|recurr|relaps|mortal|death")
 
 
@@ -323,7 +327,7 @@ def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str 
     """An arm the text names next to the value ("in the X group", "arm B, 8 months") when
     design.find_arm knows no alias for it: mapped onto the trial's arm sharing its words."""
     r = attribution_rules()
-    phrase = None
+    phrase, known_only = None, False
     a = r.arm_after.match(sent[m.value_end:hi])
     if a:
         phrase = a.group("arm")
@@ -331,6 +335,10 @@ def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str 
         b = r.arm_before.search(sent[lo:m.value_start])
         if b:
             phrase = b.group("arm") or b.group("arm2")
+        else:
+            b = r.arm_before_known.search(sent[lo:m.value_start])
+            if b:  # "response to X was", "and X (": only when X is one of the trial's arms
+                phrase, known_only = b.group("a") or b.group("b"), True
     if not phrase or r.arm_stop.match(phrase.strip()) or re.fullmatch(r"[\d.\s%]+", phrase):
         return None
     want = _words(phrase)
@@ -345,7 +353,7 @@ def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str 
         controls = [x.name for x in fr.arms if not x.experimental]
         if len(controls) == 1:
             return controls[0]
-    return phrase.strip()
+    return None if known_only else phrase.strip()
 
 
 def _uniq(names: list[str]) -> list[str]:
@@ -420,8 +428,9 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
         m = it.mention
         lo, hi = segment(m)
         it.arm = _bind(spans, lo, hi, m, used)
-        if it.arm is None and r.both_arms.search(sent[m.end:m.end + 40]) and len(arms) >= 2:
-            it.arm, it.extra_arms = arms[0], arms[1:]
+        if it.arm is None and len(arms) >= 2 and (r.both_arms.search(sent[m.end:m.end + 40])
+                                                   or _BOTH.search(sent[:m.start])):
+            it.arm, it.extra_arms = arms[0], arms[1:]  # "32% for both arms (partial response = 31%)"
         if it.arm is None:
             it.arm = _text_arm(sent, m, lo, hi, fr)
         if it.arm is None and len(arms) == 1:

@@ -119,6 +119,9 @@ def test_rule_files_validate_and_examples_hold() -> None:
     for text, want in raw.arm_before.examples:
         m = r.arm_before.search(text)
         assert m and (m.group("arm") or m.group("arm2")) == want, text
+    for text, want in raw.arm_before_known.examples:
+        m = r.arm_before_known.search(text)
+        assert m and (m.group("a") or m.group("b")) == want, text
     for text, want in raw.arm_stop.examples:
         assert bool(r.arm_stop.match(text)) is want, text
     for text, x, y in raw.comparison_phrases.examples:
