@@ -15,6 +15,7 @@ import random
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -34,6 +35,7 @@ RATE_NO_KEY = 3.0       # requests per second NCBI allows without an API key
 RATE_WITH_KEY = 10.0    # ... and with one
 FIRST_PDAT = date(1700, 1, 1)  # before any PubMed publication date
 
+RETRY_AFTER_MAX = 120.0  # seconds: the longest Retry-After we obey
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
@@ -60,6 +62,24 @@ class RateLimiter:
             if now < self._next:
                 time.sleep(self._next - now)
             self._next = time.monotonic() + self.interval
+
+    def hold(self, seconds: float) -> None:
+        """Let nobody go for `seconds` (a server asked us to wait)."""
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + seconds)
+
+    _shared: dict[tuple, "RateLimiter"] = {}
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, service: str, identity: str | None, rate: float) -> "RateLimiter":
+        """The one limiter of this process for a service and identity (NCBI counts per key or IP),
+        so every client object talking to the same service takes turns."""
+        with cls._shared_lock:
+            key = (service, identity, rate)
+            if key not in cls._shared:
+                cls._shared[key] = cls(rate)
+            return cls._shared[key]
 
 
 @dataclass
@@ -134,7 +154,8 @@ class EutilsClient:
         self.base_url = base
         self.idconv_url = idconv_url or (f"{base}/idconv/v1.0/" if base_url else IDCONV_URL)
         self.rate = rate or (RATE_WITH_KEY if self.api_key else RATE_NO_KEY)
-        self.limiter = limiter or RateLimiter(self.rate)
+        host = urllib.parse.urlsplit(base).netloc
+        self.limiter = limiter or RateLimiter.shared(host, self.api_key, self.rate)
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -200,6 +221,9 @@ class EutilsClient:
                 raise FetchError(f"{what}: {_short(e)}") from None
             if r.status_code in RETRY_STATUS:
                 last = f"HTTP {r.status_code}"
+                wait = r.headers.get("Retry-After", "")
+                if wait.isdigit():  # NCBI sends none; a mirror might
+                    self.limiter.hold(min(float(wait), RETRY_AFTER_MAX))
                 continue
             if r.status_code >= 400:
                 snippet = " ".join(re.sub(rb"<[^>]*>", b" ", body[:2000]).decode("utf-8", "replace").split())

@@ -175,6 +175,7 @@ class EutilsServer:
         self.esearch_cap = esearch_cap
         self.slow_seconds = slow_seconds
         self.delay = delay
+        self.retry_after: int | None = None  # NCBI sends no Retry-After; set to test a mirror that does
         self.log: list[Logged] = []
         self.rate_limited = 0
         self._faults: dict[str, collections.deque] = collections.defaultdict(collections.deque)
@@ -462,6 +463,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
+            if status in (429, 503) and self.app.retry_after is not None:
+                self.send_header("Retry-After", str(self.app.retry_after))
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

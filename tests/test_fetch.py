@@ -237,3 +237,30 @@ def test_split_refuses_a_server_that_ignores_dates(records):
         with pytest.raises(FetchError, match="does not honour the publication-date range"):
             c.plan_search("made up")
         assert len(s.calls("esearch")) == 3
+
+
+def test_clients_of_one_process_share_the_limiter(server):
+    a = EutilsClient(base_url=server.url, rate=RATE, api_key="k")
+    b = EutilsClient(base_url=server.url, rate=RATE, api_key="k")
+    assert a.limiter is b.limiter
+    assert EutilsClient(base_url=server.url, rate=RATE, api_key="other").limiter is not a.limiter
+
+    def work(c):
+        for _ in range(10):
+            c.esearch("gear", retmax=0)
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in (a, b, a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(server.calls()) == 40
+    assert_polite(server)
+
+
+def test_retry_after_is_honoured_when_sent(server, client):
+    server.fail("esearch", 503)
+    server.retry_after = 1
+    t0 = time.monotonic()
+    client.esearch("gear", retmax=0)
+    assert time.monotonic() - t0 >= 0.9
