@@ -205,3 +205,25 @@ def test_real_corpus_sample_frames_without_error(shared_dir: Path) -> None:
 @pytest.mark.parametrize("text,rejected", R.arm_not_names_examples)
 def test_arm_not_names_examples(text: str, rejected: bool) -> None:
     assert design._plausible(text) is not rejected
+
+
+# ---------------------------------------------------------------- robustness
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from([
+    "Patients were randomly assigned in a 2:1 ratio to receive ", "drugamab", " or ", "placebo", ".",
+    " versus ", "(n = 120)", "(arm A)", "; ", ", ", "NCT0123456", "7", "Phase II", "/", "(", ")", "[", "]",
+    " 40 mg/m(2) ", " and either ", " the ", " group", "\u00b7", "\u2013", " with or without ", "EudraCT 2011-",
+])
+
+
+@settings(max_examples=150, deadline=None)
+@given(title=st.text(max_size=80), body=st.lists(st.one_of(_PIECES, st.text(max_size=12)), max_size=40))
+def test_frame_never_raises_and_spans_are_valid(title: str, body: list[str]) -> None:
+    text = "".join(body)
+    fr = frame(article(title, [["METHODS", text], [None, text[::-1]]]))
+    assert len(fr.trial.arms) == len(fr.arms)
+    assert all(a.name and a.name == a.name.strip() for a in fr.arms)
+    for start, end, name in find_arm(text, fr):
+        assert 0 <= start < end <= len(text) and name in fr.trial.arms
