@@ -88,6 +88,7 @@ class ContextRule(_Strict):
     last_words: list[str]             # phrases that, ending the window, mark the number
     any_words: list[str]              # words anywhere in the window after its last digit, ';' or '.'
     symbols: str                      # a window ending in one of these marks the number
+    stop_chars: str                   # a window ending in one of these is not checked for last_words
     examples: list[str] = Field(min_length=1)
     counter_examples: list[str] = Field(default_factory=list)
 
@@ -109,7 +110,7 @@ _REQUIRED = ("number", "p_value", "ci", "bare_interval", "comma_interval", "othe
              "value_unit", "percent", "count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only",
              "not_reached", "range_sep", "list_gap", "comparison_gap", "respectively", "after_age",
              "ci_level_after", "timepoint_after", "tail_phrase", "p_phrase", "ratio_list_next", "word_percent")
-_CONTEXTS = ("label", "threshold", "age", "timepoint", "difference", "follow_up")
+_CONTEXTS = ("label", "threshold", "age", "timepoint", "difference", "follow_up", "range_start")
 
 
 @lru_cache(maxsize=1)
@@ -140,6 +141,7 @@ class _Context:
     last: frozenset[str]
     any: frozenset[str]
     symbols: str
+    stop_chars: str
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ def compiled() -> _Compiled:
     except re.error as e:
         raise RuleError(f"rules/patterns.json: ratio_cues: {e}") from e
     ctx = {k: _Context(v.window, frozenset(w.lower() for w in v.last_words), frozenset(w.lower() for w in v.any_words),
-                       v.symbols) for k, v in r.context.items()}
+                       v.symbols, v.stop_chars) for k, v in r.context.items()}
     return _Compiled(out, {k: tuple(v.requires) for k, v in r.patterns.items()}, cue, tuple(r.ratio_cue_literals), ctx,
                      modifier, {k.lower(): v for k, v in r.units.items()},
                      {k.lower(): v for k, v in r.number_words.items()})
@@ -291,7 +293,7 @@ def in_context(name: str, before: str) -> bool:
     end = win.rstrip()
     if c.symbols and end[-1:] in c.symbols:
         return True
-    if c.last and end[-1:] not in "([{,;:":  # "group (44.8%)" is no label, "group 1" is
+    if c.last and not (end[-1:] and end[-1] in c.stop_chars):  # "group (44.8%)" is no label, "group 1" is
         toks = [w for w in (x.strip("()[],;:'\"").lower() for x in win.split()[-5:]) if w and not set(w) <= _SYMBOLS]
         for k in (1, 2, 3, 4):
             if len(toks) >= k and " ".join(toks[-k:]) in c.last:
@@ -498,8 +500,9 @@ def _type_lists(t: str, items: list[_Item]) -> list[_Item]:
     for i in range(len(items) - 2, -1, -1):
         a, b = items[i], items[i + 1]
         gap = t[a.end:b.start]
-        if b.type and _gap_ok(gap, "range_sep") and (a.type is None or a.type == b.type) and not a.not_reached:
-            drop.update((i, i + 1))  # "62 to 65%", "3-5 months": a range, not a result
+        if b.type and (a.type is None or a.type == b.type) and not a.not_reached and (
+                _gap_ok(gap, "range_sep") or (gap.strip() == "and" and in_context("range_start", _before(t, a.start, 24)))):
+            drop.update((i, i + 1))  # "62 to 65%", "3-5 months", "between 11 and 20 days": a range
         elif a.type is None and b.type and _gap_ok(gap, "list_gap") and not _is_year(t, a) and \
                 (not b.hyphen or gap.startswith("-")):  # "1-, 2- and 3-year" but not "2010, 5-year"
             a.type, a.unit = b.type, b.unit
