@@ -143,6 +143,7 @@ def attribution_rules() -> _Compiled:
 
 # ---------------------------------------------------------------- small helpers
 _GATE = re.compile(r"\d")
+_VS_GAP = re.compile(r"[\s\])]*(?:\[[^\]]*\])?[\s)\]]*(?:vs\.?|versus|v|and|compared with)\s*")
 _BOTH = re.compile(r"(?i)\b(?:in|for|with)\s+both\s+(?:treatment\s+|study\s+)?(?:arms|groups)\b")
 _ENDPOINT_WORD = re.compile(r"(?i)surviv|progress|respon|recurr|relaps|mortal|death")
 
@@ -300,9 +301,13 @@ def _bind(spans: list[tuple[int, int, str]], lo: int, hi: int, m: Mention, used:
     for i, (s, e, name) in enumerate(spans):
         if i in used or s < lo or e > hi:
             continue
-        if e <= m.value_start:
+        if e <= m.start:
+            d = m.start - e
+        elif e <= m.value_start:  # inside the mention's head ("with X [265/4687 (5.7%)]")
             d = m.value_start - e
-        elif s >= m.value_end:
+        elif s >= m.end:
+            d = s - m.end
+        elif s >= m.value_end:  # inside its tail ("9.3 months in the X arm (p = 0.78)")
             d = s - m.value_end
         else:
             continue
@@ -433,6 +438,12 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
             it.arm, it.extra_arms = arms[0], arms[1:]  # "32% for both arms (partial response = 31%)"
         if it.arm is None:
             it.arm = _text_arm(sent, m, lo, hi, fr)
+        if it.arm is None and len(arms) == 2 and not m.not_reached:
+            for g in ghosts:  # "(not reached vs. 6.3 months)": the pair in the trial's order
+                if g.mention.end <= m.start and _VS_GAP.fullmatch(sent[g.mention.end:m.start]):
+                    it.arm = arms[1]
+                elif g.mention.start >= m.end and _VS_GAP.fullmatch(sent[m.end:g.mention.start]):
+                    it.arm = arms[0]
         if it.arm is None and len(arms) == 1:
             it.arm = arms[0]
     named = _uniq([sp[2] for sp in spans])
