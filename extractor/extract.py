@@ -473,7 +473,7 @@ def comparison_phrase(text: str, fr: design.Frame | None = None) -> list[str] | 
             found = m
     if found is None:
         return None
-    x, y = found.group("x").strip(), found.group("y").strip()
+    x, y = re.split(r"\bfor\s+", found.group("x"))[-1].strip(), found.group("y").strip()
     if r.arm_stop.match(x) or r.arm_stop.match(y):
         return None
     wx, wy = _words(x), _words(y)
@@ -486,11 +486,18 @@ def _comparison(sent: str, m: Mention, spans: list[tuple[int, int, str]], fr: de
     """[experimental, reference] of a ratio: the trial's pair, a "comparing A with B" phrase,
     or the arms named around it in a multi-arm trial."""
     arms = [a.name for a in fr.arms]
+    head = sent[:m.cue_start if m.cue_start is not None else m.start]
+    clause = head[max(head.rfind(";"), head.rfind(". ")) + 1:]
+    named = comparison_phrase(clause, fr)
+    if named and (len(arms) != 2 or set(named) <= set(arms)):
+        return named
     if len(arms) == 2:
         return list(arms)
-    named = comparison_phrase(sent[:m.cue_start if m.cue_start is not None else m.start], fr)
-    if named:
-        return named
+    pair = _uniq([it.arm for it in items if it.arm and it.kind in ("median", "rate")
+                  and it.mention.end <= m.start and not any(
+                      x.type == "ratio" and it.mention.end <= x.start < m.start for x in (i.mention for i in items))])
+    if len(pair) >= 2:
+        return pair[-2:]  # the arms of the values this ratio compares ("2.9 v 1.9 months; HR 0.69")
     if len(arms) < 2:
         return None
     before = list(dict.fromkeys(s[2] for s in spans if s[1] <= m.end + 5))
@@ -565,7 +572,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
     ratio_spans = [(m.cue_start if m.cue_start is not None else m.start, m.end) for m in mentions if m.type == "ratio"]
     hits = [h for h in hits if h.cue or not any(a <= h.start < b for a, b in ratio_spans)]
     spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
-    inline = [(m.start(), _clean_pop(m.group("pop"))) for m in r.inline_pop.finditer(sent)]
+    inline = [(m.start(), _clean_pop(m.group("pop") or m.group("pop2"))) for m in r.inline_pop.finditer(sent)]
     items: list[_Item] = []
     kept = [m for m in mentions if not m.not_reached and _is_result(sent, m)]
     bounds = [m for m in mentions if m.not_reached or m in kept]
