@@ -90,9 +90,14 @@ def ingest(files, no_extract, jobs, rct_only, force, batch_size, db_path):
     """
     import sys
 
+    from .errors import ExtractorError
+
     db = _open_db(db_path)
-    summary = _ingest_with_bar(db, files, extract=not no_extract,
-                               bulk=dict(jobs=jobs, rct_only=rct_only, force=force, batch_size=batch_size))
+    try:
+        summary = _ingest_with_bar(db, files, extract=not no_extract,
+                                   bulk=dict(jobs=jobs, rct_only=rct_only, force=force, batch_size=batch_size))
+    except ExtractorError as e:
+        raise click.ClickException(str(e)) from None
     for err in summary.errors:
         click.echo(f"Error: {err}", err=True)
     click.echo(summary.line())

@@ -22,6 +22,8 @@ skipped); DeleteCitations are applied whatever the gate says.
 from __future__ import annotations
 
 import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 import os
 import signal
 import time
@@ -34,7 +36,7 @@ from typing import Protocol
 import sqlite_utils
 
 from . import store
-from .errors import ParseError
+from .errors import ExtractorError, ParseError
 from .gate import NOT_RCT, rct_gate
 from .ingest import (BATCH_SIZE, IngestSummary, Progress, _CountingReader, _log, _sha256,
                      default_extractor, read_records, to_record, write_batch)
@@ -96,7 +98,7 @@ def _work(xmls: list[bytes], extract: bool) -> list[Extracted]:
 
 
 class _Result(Protocol):
-    def get(self) -> list[Extracted]: ...
+    def result(self) -> list[Extracted]: ...
 
 
 class _Done:
@@ -105,21 +107,26 @@ class _Done:
     def __init__(self, value: list[Extracted]) -> None:
         self.value = value
 
-    def get(self) -> list[Extracted]:
+    def result(self) -> list[Extracted]:
         return self.value
 
 
 class Runner:
-    """Where extraction runs: in-process (jobs=1) or in a pool of `jobs` processes."""
+    """Where extraction runs: in-process (jobs=1) or in a pool of `jobs` processes.
+
+    A ProcessPoolExecutor, not multiprocessing.Pool: when a worker is killed (say, by
+    the OOM killer) Pool waits forever for its lost task, the executor raises
+    BrokenProcessPool, which becomes a one-line error (and a rerun resumes)."""
 
     def __init__(self, jobs: int = 1, *, extract: bool = True) -> None:
         if jobs < 1:
             raise ValueError("jobs must be at least 1")
         self.jobs, self.extract = jobs, extract
-        self._pool = None
+        self._pool: ProcessPoolExecutor | None = None
         if jobs > 1 and extract:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-            self._pool = multiprocessing.get_context(method).Pool(jobs, initializer=_worker_init)
+            self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
+                                             initializer=_worker_init)
 
     @property
     def max_pending(self) -> int:
@@ -129,12 +136,11 @@ class Runner:
     def submit(self, batch: Sequence[ParsedArticle]) -> _Result:
         if self._pool is None:
             return _Done([_extract(p, self.extract) for p in batch])
-        return self._pool.apply_async(_work, ([p.xml for p in batch], self.extract))
+        return self._pool.submit(_work, [p.xml for p in batch], self.extract)
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     def __enter__(self) -> Runner:
@@ -162,7 +168,7 @@ def ingest_file(db: sqlite_utils.Database, source, *, name: str, runner: Runner,
 
     def collect_one() -> None:
         parsed, result = pending.popleft()
-        for p, (trial, measurements, skipped) in zip(parsed, result.get()):
+        for p, (trial, measurements, skipped) in zip(parsed, result.result()):
             summary.skipped.update(skipped)
             out.append(store.Record(article=p.article, trial=trial, measurements=measurements, xml=p.xml,
                                     source=name, is_rct=is_rct(p.article)))
@@ -233,7 +239,7 @@ def ingest_paths(db: sqlite_utils.Database, paths: Iterable[str | Path], *, jobs
                  rct_only: bool = False, extract: bool = True, force: bool = False,
                  batch_size: int = BATCH_SIZE, progress: Progress | None = None) -> BulkSummary:
     """Ingest files in the order given, skipping finished ones (unless `force`); a bad
-    file adds a one-line error and the run goes on."""
+    file adds a one-line error and the run goes on. ExtractorError if a worker dies."""
     total = BulkSummary()
     t0 = time.perf_counter()
     with Runner(jobs, extract=extract) as runner:
@@ -259,6 +265,9 @@ def ingest_paths(db: sqlite_utils.Database, paths: Iterable[str | Path], *, jobs
                                                   rct_only=rct_only, batch_size=batch_size)
             except OSError as e:
                 part = IngestSummary(files=1, errors=[f"{name}: cannot read: {e.strerror or e}"])
+            except BrokenProcessPool:
+                raise ExtractorError(f"{name}: a worker process died (out of memory?); what was written is "
+                                     "consistent: run the same command again to resume") from None
             finish_file(db, deletions, name=name, size=size, sha256=sha, summary=part, started=started)
             total.add(part)
     total.seconds = time.perf_counter() - t0

@@ -289,3 +289,28 @@ def test_cli_bad_file_among_good_ones(tmp_path, fixtures_dir):
     conn.close()
     assert log == {str(fixtures_dir / "broken" / "truncated.xml"): 0,
                    str(fixtures_dir / "baseline_sample.xml.gz"): 1}
+
+
+def test_a_killed_worker_is_a_one_line_error_and_the_rerun_completes(tmp_path, inputs, monkeypatch):
+    import extractor.parallel as parallel
+    from extractor.errors import ExtractorError
+
+    real = parallel.default_extractor
+
+    def dying():
+        fn = real()
+
+        def extract(article):
+            if article.pmid == str(BASE + 37):  # a trial with an abstract
+                os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+            return fn(article)
+        return extract
+
+    monkeypatch.setattr(parallel, "default_extractor", dying)  # forked workers inherit it
+    db = fresh_db(tmp_path / "w.db")
+    with pytest.raises(ExtractorError, match="worker process died"):
+        ingest_paths(db, inputs[:1], jobs=2, batch_size=10)
+    assert db.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    monkeypatch.setattr(parallel, "default_extractor", real)
+    summary = ingest_paths(db, inputs[:1], jobs=2)
+    assert summary.articles == PER_FILE and not summary.errors
