@@ -161,8 +161,10 @@ class EutilsClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.esearch_cap = esearch_cap
-        self.session = session or requests.Session()
-        self.session.headers.setdefault("User-Agent", f"{tool}/{__version__} (+python-requests)")
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = f"{tool}/{__version__} python-requests/{requests.__version__}"
+        self.session = session
         self.requests_made = 0
 
     @classmethod

@@ -49,6 +49,7 @@ def test_identity_on_every_request(server, client, records):
         assert c.params["email"] == "dev@example.org"
         assert c.params["api_key"] == "k3y"
     assert server.calls("efetch")[0].method == "POST"
+    assert client.session.headers["User-Agent"].startswith("pubmed-evidence/")
 
 
 def test_default_rates_follow_ncbi():
