@@ -82,6 +82,8 @@ class AttributionRules(_Rule):
     ae3_head: Flagged
     ae3_tail: Flagged
     fixed_time_death: Flagged
+    subgroup_label: Captured
+    label_block: Flagged
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class _Compiled:
     ae3_head: re.Pattern[str]
     ae3_tail: re.Pattern[str]
     fixed_time_death: re.Pattern[str]
+    subgroup_label: re.Pattern[str]
+    label_block: re.Pattern[str]
 
 
 @lru_cache(maxsize=1)
@@ -138,6 +142,8 @@ def attribution_rules() -> _Compiled:
         ae3_head=re.compile(r.ae3_head.pattern, i),
         ae3_tail=re.compile(r.ae3_tail.pattern, i),
         fixed_time_death=re.compile(r.fixed_time_death.pattern, i),
+        subgroup_label=re.compile(r.subgroup_label.pattern, i),
+        label_block=re.compile(r.label_block.pattern),
     )
 
 
@@ -236,6 +242,22 @@ def _is_result(sent: str, m: Mention) -> bool:
     for c in attribution_rules().median_cue.finditer(window):
         cue = c
     return cue is not None and not re.search(r"\d|\b(?:at|after|within|by|follow)", window[cue.end():])
+
+
+def _subgroup_label(sent: str, m: Mention, hits: list[Hit], spans: list[tuple[int, int, str]]) -> str | None:
+    """The short subgroup name written right before a ratio ("A1C >8.5%: HR 1.64")."""
+    r = attribution_rules()
+    at = m.cue_start if m.cue_start is not None else m.value_start
+    lab = r.subgroup_label.search(sent, max(0, at - 70), at)
+    if lab is None:
+        return None
+    label = lab.group("label").strip()
+    a, b = lab.start("label"), lab.end("label")
+    if r.label_block.search(label) or len(label.split()) > 6:
+        return None
+    if any(a <= h.start < b for h in hits) or any(a <= s < b for s, _, _ in spans):
+        return None
+    return label
 
 
 def _ratio_endpoint(sent: str, m: Mention, hits: list[Hit], ctx: _Context) -> str | None:
@@ -655,6 +677,12 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
                 pop = later[0][1]
         it.population = pop
         items.append(it)
+    ratios = [it for it in items if it.kind not in ("median", "rate")]
+    if len(ratios) >= 2:  # subgroup listings: "history of X (HR 1.95 ...) versus no history of X (0.99 ...)"
+        for it in ratios:
+            label = _subgroup_label(sent, it.mention, hits, spans)
+            if label:
+                it.population = label
     _assign_arms(sent, items, spans_free, fr, bounds)
     _landmark_lists(sent, items, arms)
     if len(arms) >= 2:  # a rate that no arm claims is pooled over arms: SCHEMA does not annotate it

@@ -131,6 +131,11 @@ def test_rule_files_validate_and_examples_hold() -> None:
             assert bool(getattr(r, name).match(text)) is want, text
     for text, want in raw.ae3_tail.examples:
         assert bool(r.ae3_tail.search(text)) is want, text
+    for text, want in raw.subgroup_label.examples:
+        m = r.subgroup_label.search(text)
+        assert m and m.group("label") == want, text
+    for text, want in raw.label_block.examples:
+        assert bool(r.label_block.search(text)) is want, text
     for text, want in raw.both_arms.examples:
         assert bool(r.both_arms.search(text)) is want, text
     for f, pat in zip(raw.population_frames, r.frames):
