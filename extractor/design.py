@@ -45,7 +45,7 @@ class SkipRule(_Rule):
 
 
 class CountRule(_Rule):
-    keyword: str  # a cheap regex a sentence must contain before `pattern` is tried on it
+    keywords: list[str]  # lower-case words a sentence must contain one of before `pattern` is tried
     pattern: str
     weight: int
     nonrandomized_only: bool
@@ -59,7 +59,7 @@ class ValueRule(_Rule):
 
 class CueRule(_Rule):
     kind: Literal["randomization", "compare"]
-    keyword: str
+    keywords: list[str]
     pattern: str
     examples: list[tuple[str, str]]
 
@@ -115,12 +115,12 @@ class _Compiled:
     registries: list[tuple[str, re.Pattern[str], str, bool]]
     phases: list[tuple[re.Pattern[str], str]]
     phase_skip: re.Pattern[str]
-    counts: list[tuple[re.Pattern[str], re.Pattern[str], int, bool]]
+    counts: list[tuple[tuple[str, ...], re.Pattern[str], int, bool]]
     n_list_guard: re.Pattern[str]
     number_words: dict[str, int]
     allocation: re.Pattern[str]
-    arm_cues: list[tuple[re.Pattern[str], re.Pattern[str]]]
-    compare_cues: list[tuple[re.Pattern[str], re.Pattern[str]]]
+    arm_cues: list[tuple[tuple[str, ...], re.Pattern[str]]]
+    compare_cues: list[tuple[tuple[str, ...], re.Pattern[str]]]
     arm_either: re.Pattern[str]
     arm_sep: re.Pattern[str]
     title_cues: list[re.Pattern[str]]
@@ -154,13 +154,13 @@ def rules() -> _Compiled:
         registries=[(g.hint, re.compile(g.pattern), g.format, g.upper) for g in r.registries],
         phases=[(re.compile(p.pattern, re.I), p.phase) for p in r.phases],
         phase_skip=re.compile(r.phase_skip.pattern, re.I),
-        counts=[(re.compile(c.keyword), re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)),
+        counts=[(tuple(c.keywords), re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)),
                  c.weight, c.nonrandomized_only) for c in r.n_randomized],
         n_list_guard=re.compile(r.n_list_guard.replace("NUM", num)),
         number_words=r.number_words,
         allocation=re.compile(r.allocation.pattern),
-        arm_cues=[(re.compile(c.keyword), re.compile(c.pattern)) for c in r.arm_list_cues if c.kind == "randomization"],
-        compare_cues=[(re.compile(c.keyword), re.compile(c.pattern)) for c in r.arm_list_cues if c.kind == "compare"],
+        arm_cues=[(tuple(c.keywords), re.compile(c.pattern)) for c in r.arm_list_cues if c.kind == "randomization"],
+        compare_cues=[(tuple(c.keywords), re.compile(c.pattern)) for c in r.arm_list_cues if c.kind == "compare"],
         arm_either=re.compile(r.arm_either.pattern),
         arm_sep=re.compile(r.arm_separators),
         title_cues=[re.compile(c.pattern) for c in r.title_cues],
@@ -288,11 +288,13 @@ def n_randomized(text: str, design_text: str | None = None) -> int | None:
                      for _, s in sentences)
     design_sents = sentences if design_text is None else _sentences(design_text)
     best: tuple[int, int, int] | None = None
-    for keyword, pat, weight, nonrandomized_only in comp.counts:
+    lower = {s: s.lower() for _, s in (*sentences, *design_sents)}
+    for keywords, pat, weight, nonrandomized_only in comp.counts:
         if nonrandomized_only and randomized:
             continue
         for start, sent in (sentences if weight >= 0 else design_sents):
-            if not keyword.search(sent):
+            low = lower[sent]
+            if not any(k in low for k in keywords):
                 continue
             for m in pat.finditer(sent):
                 n = _to_int(next(g for g in m.groups() if g), comp.number_words)
@@ -305,6 +307,9 @@ def n_randomized(text: str, design_text: str | None = None) -> int | None:
 
 
 def allocation_ratio(text: str) -> str | None:
+    """The allocation ratio as written ("2:1", "1:1:1"), else None."""
+    if ":" not in text:
+        return None
     m = rules().allocation.search(text)
     return re.sub(r"\s", "", m.group(1)) if m else None
 
@@ -510,8 +515,9 @@ def _cue_arms(sections: list[tuple[str | None, str]],
     for _, text in sections:
         for _, sent in _sentences(text):
             sent = _protect(sent)
-            for keyword, cue in cues:
-                if not keyword.search(sent):
+            low = sent.lower()
+            for keywords, cue in cues:
+                if not any(k in low for k in keywords):
                     continue
                 for m in cue.finditer(sent):
                     span = _unprotect(m.group("arms"))
