@@ -110,7 +110,7 @@ _REQUIRED = ("number", "p_value", "ci", "bare_interval", "comma_interval", "othe
              "value_unit", "percent", "count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only",
              "not_reached", "range_sep", "list_gap", "comparison_gap", "respectively", "after_age",
              "ci_level_after", "timepoint_after", "tail_phrase", "p_phrase", "ratio_list_next", "word_percent")
-_CONTEXTS = ("label", "threshold", "age", "timepoint", "difference", "follow_up", "range_start")
+_CONTEXTS = ("label", "threshold", "age", "timepoint", "difference", "follow_up", "range_start", "not_ratio")
 
 
 @lru_cache(maxsize=1)
@@ -246,6 +246,7 @@ def _ci_at(t: str, pos: int, bare: bool) -> tuple[re.Match[str], bool] | None:
     return None
 
 
+_PER_UNIT = re.compile(r"\s?(?:/|per\s)\s?[A-Za-z][A-Za-z0-9-]{0,9}(?![A-Za-z])")
 _SPACE_PUNCT = re.compile(r"[\s,;:]*")
 _SKIP_TO_P = re.compile(r"[\s,;:)\]]*(?:(?i:respectively)[\s,;:]*)?[(\[]?\s*")
 _SKIP_OTHER = re.compile(r"[\s,;:]*[(\[]?\s*")
@@ -270,6 +271,9 @@ def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
         out.ci = (low, high, level)
         out.end = pos = m.end()
         _mark(used, m.start(), m.end())
+        per = _PER_UNIT.match(t, pos)
+        if per:
+            pos = per.end()
     pm = c["p_value"].match(t, _SKIP_TO_P.match(t, pos).end())  # type: ignore[union-attr]
     if not pm:
         ph = c["p_phrase"].match(t, pos)
@@ -353,7 +357,8 @@ def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
             start -= len(mod.group(0))
             mod = c.modifier.search(_before(t, start, 60))
         cue_text = re.sub(r"(?i)[\s,:=]*(?:(?:was|were|is|of|at)\s*)*$", "", text[start:vs])
-        tail = _tail(t, ve, used)
+        per = _PER_UNIT.match(t, ve)  # "HR, 1.07/Gy; 95% CI ..."
+        tail = _tail(t, per.end() if per else ve, used)
         if tail.ci and tail.ci[2] is None and (vm.group("blevel") or vm.group("blevel2")):
             tail.ci = (tail.ci[0], tail.ci[1], float(vm.group("blevel") or vm.group("blevel2")))
         _mark(used, cue.start(), ve)
@@ -530,7 +535,8 @@ def _typed(t: str, items: list[_Item], used: bytearray) -> list[Mention]:
                 continue
             tail = _tail(t, it.end, bytearray(len(t)))
             if tail.ci and tail.ci[1] is not None and 0 < tail.ci[0] <= it.value <= tail.ci[1] and it.value < 50 \
-                    and not in_context("difference", _before(t, it.start, 50)):
+                    and not in_context("difference", _before(t, it.start, 50)) \
+                    and not in_context("not_ratio", _before(t, it.start, 50)):
                 kind = None
                 for cm in compiled().cue.finditer(t, 0, it.start):
                     kind = cm.lastgroup
