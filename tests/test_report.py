@@ -338,7 +338,7 @@ def test_html_sort_script_orders_numbers_numerically(tmp_path) -> None:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    from extractor.report import _SORT_JS
+    from extractor.table import _SORT_JS
     # columns: label, ratio (data-sort), p (data-sort), free text
     rows = [[["a", None], ["HR 0.9 (0.7-1.1)", "0.9"], ["0.2", "0.2"], ["beta", None]],
             [["b", None], ["HR 0.45 (0.3-0.6)", "0.45"], ["<0.001", "0.000999"], ["Alpha", None]],
