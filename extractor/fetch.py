@@ -263,7 +263,9 @@ class EutilsClient:
             params.update(mindate=mindate or _pdat(FIRST_PDAT),
                           maxdate=maxdate or _pdat(date.today() + timedelta(days=366)),
                           datetype=datetype)
-        doc = self._json(f"{self.base_url}/esearch.fcgi", params, post=len(term) > 1500)
+        body = self.request(f"{self.base_url}/esearch.fcgi", params, post=len(term) > 1500,
+                            accept=_esearch_answered)
+        doc = json.loads(body)
         res = doc.get("esearchresult")
         if not isinstance(res, dict):
             raise FetchError("esearch: answer has no esearchresult")
@@ -393,6 +395,19 @@ def _norm_id(value: str, idtype: str) -> str:
     if idtype == "pmcid" and not v.startswith("pmc"):
         v = "pmc" + v
     return v
+
+
+def _esearch_answered(body: bytes) -> bool:
+    """A JSON answer, and not one of esearch's passing "Search Backend failed" errors (retried).
+    Errors about the request itself (e.g. retstart past the cap) are answers: they are raised."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    if not isinstance(doc, dict):
+        return False
+    err = str((doc.get("esearchresult") or {}).get("ERROR") or "")
+    return not err or "retstart" in err or "Backend failed" not in err
 
 
 def _is_json_object(body: bytes) -> bool:

@@ -8,11 +8,12 @@ The records are ours: made-up titles and abstracts, never real PubMed text.
 Like NCBI it counts requests per second and answers 429 with no Retry-After above the
 limit (3/s without api_key, 10/s with, unless `rate` is given), and it records every
 request's arrival time so a test can assert the limit was never exceeded. On demand it
-misbehaves: `server.fail("efetch", 429, 503, "slow", "truncate", "short", "html", "drop",
-"garble")` queues faults that the next requests to that endpoint get, one each: a status
-(429 without Retry-After, 5xx, 4xx), an answer slower than `slow_seconds`, a body cut to
-half (honest Content-Length), a body shorter than its Content-Length, an HTML error page
-with status 200, a connection closed without an answer, a body missing its middle third.
+misbehaves: `server.fail(endpoint, *faults)` queues faults that the next requests to
+that endpoint get, one each: an HTTP status (429 without Retry-After, 5xx, 4xx), "slow"
+(answers after `slow_seconds`), "truncate" (body cut to half, honest Content-Length),
+"short" (body shorter than its Content-Length), "html" (an HTML error page with status
+200), "drop" (connection closed without an answer), "garble" (body missing its middle
+third) or "backend" (esearch's "Search Backend failed" JSON, status 200).
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ HTML_ERROR = (
     b"</head><body><h1>Service unavailable</h1><p>The server is temporarily unable to service "
     b"your request. Please try again later.</p></body></html>\n"
 )
-FAULTS = ("slow", "truncate", "short", "html", "drop", "garble")
+FAULTS = ("slow", "truncate", "short", "html", "drop", "garble", "backend")
 
 
 @dataclass
@@ -430,6 +431,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == "html":
             return self._send(entry, 200, "text/html; charset=UTF-8", HTML_ERROR)
+        if fault == "backend":  # esearch's passing failure: status 200, an ERROR in the JSON
+            doc = {"esearchresult": {"ERROR": "Search Backend failed: Exception:\nTemporarily unavailable"}}
+            return self._send(entry, 200, "application/json", json.dumps(doc).encode())
         handler = {"esearch": app.esearch, "efetch": app.efetch, "idconv": app.idconv}.get(endpoint)
         if handler is None:
             return self._send(entry, 404, "text/plain", b"no such endpoint")

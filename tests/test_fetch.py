@@ -265,3 +265,12 @@ def test_retry_after_is_honoured_when_sent(server, client):
     t0 = time.monotonic()
     client.esearch("gear", retmax=0)
     assert time.monotonic() - t0 >= 0.9
+
+
+def test_esearch_backend_failure_is_retried(server, client):
+    server.fail("esearch", "backend", "backend")
+    assert client.esearch("gear", retmax=0).count == 60
+    assert len(server.calls("esearch")) == 3
+    server.fail("esearch", *(["backend"] * 5))
+    with pytest.raises(FetchError, match="gave up after 5 attempts"):
+        client.esearch("gear", retmax=0)
