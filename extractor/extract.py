@@ -150,6 +150,7 @@ def attribution_rules() -> _Compiled:
 # ---------------------------------------------------------------- small helpers
 _GATE = re.compile(r"\d")
 _VS_GAP = re.compile(r"[\s\])]*(?:\[[^\]]*\])?[\s)\]]*(?:vs\.?|versus|v|and|compared with)\s*")
+_PRIMARY = re.compile(r"(?i)\bprimary\s+(?:end\s?-?point|outcome|efficacy end\s?-?point)s?\s+(?:was|were|is|included)\b")
 _BOTH = re.compile(r"(?i)\b(?:in|for|with)\s+both\s+(?:treatment\s+|study\s+)?(?:arms|groups)\b")
 _ENDPOINT_WORD = re.compile(r"(?i)surviv|progress|respon|recurr|relaps|mortal|death")
 
@@ -190,7 +191,7 @@ def _timepoint(m: re.Match[str]) -> str:
 
 
 def _clean_pop(p: str) -> str:
-    return re.sub(r"\s+", " ", p).strip(" ,;:")
+    return re.sub(r"\s+", " ", p).strip(" ,;:.")
 
 
 def _frame_population(sent: str) -> str | None:
@@ -225,7 +226,7 @@ def _outcome_at(text: str, hits: list[Hit], lo: int, hi: int, skip_death: bool =
 
 
 def _death_like(sent: str, h: Hit) -> bool:
-    return bool(re.match(r"(?i)death|deaths|died|mortality", sent[h.start:h.end]))
+    return bool(re.search(r"(?i)\b(?:death|deaths|died|mortality)\b", sent[h.start:h.end]))
 
 
 def _is_result(sent: str, m: Mention) -> bool:
@@ -551,6 +552,11 @@ def extract(article: Article) -> tuple[Trial, list[Measurement]]:
     seen: set[tuple] = set()
     for sec in article.sections:
         if sec.label and r.skip_sections.search(sec.label.strip()):
+            primary = _PRIMARY.search(text, sec.offset, sec.offset + len(sec.text))
+            if primary and ctx.endpoint is None:  # "The primary end point was PFS": the default
+                named = [h.code for h in find_endpoints(text[primary.end():primary.end() + 80])]
+                if named and (named[0] in SURVIVAL or named[0] in RATE_CODES):
+                    ctx.endpoint = named[0]
             continue
         base = sec.offset
         sec_text = text[base:base + len(sec.text)]
@@ -639,7 +645,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
                 continue
             gov_end = hit.end if hit is not None and hit.end <= m.start else m.start
             between = sent[gov_end:m.start]
-            if r.rate_block.search(between) or r.rate_after.search(sent[m.end:m.end + 30]):
+            if r.rate_block.search(between) or r.rate_after.search(sent[m.end:m.end + 60]):
                 continue
             if hit is not None and code == "OS" and _death_like(sent, hit):
                 code = "other:death"
