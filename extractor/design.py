@@ -26,7 +26,7 @@ class _Rule(BaseModel):
 
 class Registry(_Rule):
     name: str
-    hint: str  # a literal every id of this registry contains: the regex runs only when it is there
+    hints: list[str]  # lower-case literals one of which every id (or its context) contains: else skipped
     pattern: str
     format: str
     upper: bool  # ids written in lower case ("chictr-inr-...") are upper-cased after the prefix
@@ -112,7 +112,7 @@ class DesignRules(_Rule):
 
 @dataclass(frozen=True)
 class _Compiled:
-    registries: list[tuple[str, re.Pattern[str], str, bool]]
+    registries: list[tuple[tuple[str, ...], re.Pattern[str], str, bool]]
     phases: list[tuple[re.Pattern[str], str]]
     phase_skip: re.Pattern[str]
     counts: list[tuple[tuple[str, ...], re.Pattern[str], int, bool]]
@@ -151,7 +151,7 @@ def rules() -> _Compiled:
     num = "(?:" + num + ")"
     person = "(?:" + "|".join(map(re.escape, r.person_words)) + ")"
     return _Compiled(
-        registries=[(g.hint, re.compile(g.pattern), g.format, g.upper) for g in r.registries],
+        registries=[(tuple(g.hints), re.compile(g.pattern), g.format, g.upper) for g in r.registries],
         phases=[(re.compile(p.pattern, re.I), p.phase) for p in r.phases],
         phase_skip=re.compile(r.phase_skip.pattern, re.I),
         counts=[(tuple(c.keywords), re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)),
@@ -205,8 +205,9 @@ def registrations(text: str, extra: list[str] | tuple[str, ...] = ()) -> list[st
     """Registry ids named in `text` and in `extra` (DataBankList), normalised as the gold writes them."""
     found: list[tuple[int, str]] = []
     for src_i, src in enumerate([text, *extra]):
-        for hint, pat, fmt, upper in rules().registries:
-            if hint not in src:
+        low = src.lower()
+        for hints, pat, fmt, upper in rules().registries:
+            if not any(h in low for h in hints):
                 continue
             for m in pat.finditer(src):
                 groups = [g for g in m.groups() if g is not None]
@@ -219,7 +220,7 @@ def registrations(text: str, extra: list[str] | tuple[str, ...] = ()) -> list[st
     return out
 
 
-_SENT_END = re.compile(r"(?<!\bvs)(?<!\bv)(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)[.;!?](?=\s+[A-Z0-9(\[])|\n")
+_SENT_END = re.compile(r"[.;!?](?<!\bvs.)(?<!\bv.)(?<!\be\.g.)(?<!\bi\.e.)(?<!\bet al.)(?=\s+[A-Z0-9(\[])|\n")
 
 
 @lru_cache(maxsize=64)
@@ -243,6 +244,8 @@ def phase(title: str, sections: list[tuple[str | None, str]]) -> str | None:
         if label and re.search(r"(?i)conclusion|interpretation|discussion", label):
             continue
         for _, sent in _sentences(text):
+            if "phase" not in sent.lower():
+                continue
             hits = []
             for pat, ph in comp.phases:
                 hits += [(m.start(), ph) for m in pat.finditer(sent)]
@@ -372,18 +375,24 @@ def _plausible(name: str) -> bool:
     return bool(re.search(r"[A-Za-z]{2}", name))
 
 
+_BRACKETS = re.compile(r"[()\[\]]")
+_HIDE = str.maketrans({",": "\0", ";": "\1", " ": "\2", ".": "\3"})
+
+
 @lru_cache(maxsize=256)
 def _protect(span: str) -> str:
     """Hide separators inside parentheses/brackets so "(arm A, 159; arm B)" is not split."""
     if "(" not in span and "[" not in span:
         return span
-    depth, out = 0, []
-    for ch in span:
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth = max(0, depth - 1)
-        out.append({",": "\0", ";": "\1", " ": "\2", ".": "\3"}.get(ch, ch) if depth else ch)
+    out, depth, last = [], 0, 0
+    for m in _BRACKETS.finditer(span):
+        seg = span[last:m.start()]
+        out.append(seg.translate(_HIDE) if depth else seg)
+        depth = depth + 1 if m.group() in "([" else max(0, depth - 1)
+        out.append(m.group())
+        last = m.end()
+    seg = span[last:]
+    out.append(seg.translate(_HIDE) if depth else seg)
     return "".join(out)
 
 
