@@ -255,8 +255,12 @@ def _save_raw(conn: sqlite3.Connection, pmid: str, xml: bytes, source: str | Non
     sha1 = hashlib.sha1(xml).hexdigest()
     old = conn.execute("SELECT sha1 FROM raw_records WHERE pmid = ?", (pmid,)).fetchone()
     if old is None or old[0] != sha1:
+        # fetched_at is when the PMID was first stored: a revised version replaces the XML
+        # but keeps it, so re-running a file that holds two versions of a PMID (baseline
+        # files do) ends with identical rows.
         conn.execute(
-            "INSERT OR REPLACE INTO raw_records (pmid, xml, sha1, source, fetched_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO raw_records (pmid, xml, sha1, source, fetched_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(pmid) DO UPDATE SET xml = excluded.xml, sha1 = excluded.sha1, source = excluded.source",
             (pmid, zlib.compress(xml, 6), sha1, source, _now()),
         )
 

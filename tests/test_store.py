@@ -158,3 +158,20 @@ def test_query_errors_are_one_line_store_errors(db) -> None:
         store.query(db, "SELEC 1")
     with pytest.raises(StoreError):
         store.query(db, "SELECT 1; SELECT 2")
+
+
+def test_two_versions_of_a_pmid_in_one_input_end_the_same_on_every_run(db, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Baseline files can hold a PMID twice (a revised version later): re-running ends identical."""
+    ticks = iter(range(1000))
+    monkeypatch.setattr(store, "_now", lambda: f"t{next(ticks)}")
+
+    def run() -> list:
+        for xml in (b"<PubmedArticle>v1</PubmedArticle>", b"<PubmedArticle>v2</PubmedArticle>"):
+            rec = _record("1")
+            rec.xml = xml
+            store.save(db, [rec])
+        return db.conn.execute("SELECT * FROM raw_records").fetchall()
+
+    first = run()
+    assert store.raw_xml(db, "1") == b"<PubmedArticle>v2</PubmedArticle>"
+    assert run() == first
