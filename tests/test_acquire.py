@@ -158,6 +158,7 @@ def test_persistent_bad_answers_are_reported_then_recovered(server, db, records)
     again = acquire(db, client, ids, store=RAW_ONLY)
     assert (again.fetched, again.already_present, again.failed) == (25, 25, {})
     assert_once(db, ids)
+    assert_polite(server)
 
 
 def test_resolution_failure_is_reported_not_fatal(server, client, db, records):
@@ -166,6 +167,7 @@ def test_resolution_failure_is_reported_not_fatal(server, client, db, records):
     s = acquire(db, client, [recs[0].doi, recs[1].pmid], store=RAW_ONLY)
     assert list(s.failed) == [recs[0].doi] and "HTTP 400" in s.failed[recs[0].doi]
     assert_once(db, [recs[1].pmid])
+    assert_polite(server)
 
 
 # --- search -----------------------------------------------------------------------------------
@@ -192,6 +194,7 @@ def test_search_resume_fetches_only_missing(server, client, db, records):
     again = acquire_search(db, client, "sprocket inhibitor", store=RAW_ONLY)
     assert (again.fetched, again.already_present) == (0, 75)
     assert len(server.calls("efetch")) == n_before + 1
+    assert_polite(server)
 
 
 def test_search_falls_back_to_ids_when_history_expired(server, client, db, records):
@@ -201,11 +204,13 @@ def test_search_falls_back_to_ids_when_history_expired(server, client, db, recor
     assert s.fetched == len(gear) and not s.failed
     assert_once(db, gear)
     assert [c.status for c in server.calls("efetch")] == [400, 200]
+    assert_polite(server)
 
 
 def test_search_max(server, client, db):
     s = acquire_search(db, client, "made up", max_ids=130, store=RAW_ONLY)
     assert s.fetched == 130 and len(stored(db)) == 130
+    assert_polite(server)
 
 
 # --- CLI --------------------------------------------------------------------------------------
@@ -228,6 +233,7 @@ def test_cli_fetch_file_stdin_and_args(server, tmp_path, records):
     con = sqlite3.connect(tmp_path / "e.db")
     assert sorted(r[0] for r in con.execute("SELECT pmid FROM raw_records")) == sorted(r.pmid for r in recs[:6])
     assert server.calls()[0].params["tool"] == "pubmed-evidence"
+    assert_polite(server)
 
 
 def test_cli_search_and_errors(server, tmp_path):
@@ -241,12 +247,14 @@ def test_cli_search_and_errors(server, tmp_path):
     res = CliRunner().invoke(main, cli_args(server, tmp_path, "search", "lever"))
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert res.output.strip().splitlines()[-1].startswith("Error: esearch.fcgi: HTTP 400")
+    assert_polite(server)
 
 
 def test_cli_failed_ids_exit_1(server, tmp_path, records):
     server.fail("efetch", *(["html"] * 3))
     res = CliRunner().invoke(main, cli_args(server, tmp_path, "fetch", "--retries", "2", *list(records)[:3]))
     assert res.exit_code == 1 and "failed: 3" in res.output
+    assert_polite(server)
 
 
 # --- resume after SIGKILL ---------------------------------------------------------------------
@@ -304,6 +312,7 @@ def test_interrupted_store_keeps_whole_batches_and_resumes(server, client, db, r
     s = acquire(db, client, ids, batch_size=20, store=RAW_ONLY)
     assert (s.already_present, s.fetched) == (40, 60)
     assert_once(db, ids)
+    assert_polite(server)
 
 
 def test_rerun_of_dois_and_pmcids_asks_ncbi_nothing(server, client, db, records):
@@ -316,3 +325,4 @@ def test_rerun_of_dois_and_pmcids_asks_ncbi_nothing(server, client, db, records)
     assert (again.fetched, again.already_present) == (0, 4)
     assert len(server.calls()) == n  # no esearch, idconv or efetch
     assert_once(db, [r.pmid for r in (recs[0], recs[1], recs[3], recs[4])])
+    assert_polite(server)
