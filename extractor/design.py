@@ -115,7 +115,8 @@ class _Compiled:
     registries: list[tuple[tuple[str, ...], re.Pattern[str], str, bool]]
     phases: list[tuple[re.Pattern[str], str]]
     phase_skip: re.Pattern[str]
-    counts: list[tuple[tuple[str, ...], re.Pattern[str], int, bool]]
+    counts: list[tuple[tuple[str, ...], re.Pattern[str], int, bool, bool]]
+    number: re.Pattern[str]
     n_list_guard: re.Pattern[str]
     number_words: dict[str, int]
     allocation: re.Pattern[str]
@@ -155,7 +156,8 @@ def rules() -> _Compiled:
         phases=[(re.compile(p.pattern, re.I), p.phase) for p in r.phases],
         phase_skip=re.compile(r.phase_skip.pattern, re.I),
         counts=[(tuple(c.keywords), re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)),
-                 c.weight, c.nonrandomized_only) for c in r.n_randomized],
+                 c.weight, c.nonrandomized_only, c.pattern.startswith("(?i)(NUM)")) for c in r.n_randomized],
+        number=re.compile("(?i)" + num),
         n_list_guard=re.compile(r.n_list_guard.replace("NUM", num)),
         number_words=r.number_words,
         allocation=re.compile(r.allocation.pattern),
@@ -292,14 +294,22 @@ def n_randomized(text: str, design_text: str | None = None) -> int | None:
     design_sents = sentences if design_text is None else _sentences(design_text)
     best: tuple[int, int, int] | None = None
     lower = {s: s.lower() for _, s in (*sentences, *design_sents)}
-    for keywords, pat, weight, nonrandomized_only in comp.counts:
+    numbers: dict[str, list[int]] = {}
+    for keywords, pat, weight, nonrandomized_only, leading_num in comp.counts:
         if nonrandomized_only and randomized:
             continue
         for start, sent in (sentences if weight >= 0 else design_sents):
             low = lower[sent]
             if not any(k in low for k in keywords):
                 continue
-            for m in pat.finditer(sent):
+            if leading_num:  # try the pattern only where a number starts
+                if sent not in numbers:
+                    numbers[sent] = [m.start() for m in comp.number.finditer(sent)]
+                found = (pat.match(sent, pos) for pos in numbers[sent])
+                matches = [m for m in found if m]
+            else:
+                matches = list(pat.finditer(sent))
+            for m in matches:
                 n = _to_int(next(g for g in m.groups() if g), comp.number_words)
                 if n is None or n < 6 or comp.n_list_guard.match(sent, m.end(m.lastindex or 1)):
                     continue
