@@ -287,7 +287,7 @@ def fetch(ids, from_file, batch_size, api_key, email, base_url, refresh, no_extr
 
     from .acquire import acquire
 
-    items = [i for i in ids if i != "-"]
+    items = [t for i in ids if i != "-" for t in re.split(r"[\s,;]+", i) if t]  # "1,2,3" too
     streams = ([from_file] if from_file else []) + ([sys.stdin] if "-" in ids else [])
     for stream in streams:
         for line in stream:
@@ -346,6 +346,8 @@ def _report_filters(f):
 @_report_filters
 def table(fmt, output, endpoint, kind, pmids, search, where, db_path):
     """Evidence table: one row per (trial, population, endpoint) with medians, the ratio and its CI, rates."""
+    import shutil
+
     from .errors import ExtractorError
     from .report import Filters, evidence_rows, render_table
 
@@ -353,7 +355,8 @@ def table(fmt, output, endpoint, kind, pmids, search, where, db_path):
     try:
         rows = evidence_rows(db, Filters(endpoint=endpoint, kind=kind, pmids=tuple(pmids), search=search,
                                          where=where))
-        output.write(render_table(rows, fmt))
+        width = shutil.get_terminal_size().columns if output.isatty() else None
+        output.write(render_table(rows, fmt, width=width))
     except ExtractorError as e:
         raise click.ClickException(str(e)) from None
 

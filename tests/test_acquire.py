@@ -226,7 +226,7 @@ def test_cli_fetch_file_stdin_and_args(server, tmp_path, records):
     f = tmp_path / "ids.txt"
     f.write_text(f"# my list\n{recs[0].pmid}, {recs[1].pmid}\n{recs[2].doi}\n\n{recs[3].pmcid}  77777777\n")
     res = CliRunner().invoke(main, cli_args(server, tmp_path, "fetch", "--from-file", str(f), "-",
-                                            recs[4].pmid), input=f"{recs[5].pmid}\nnonsense\n")
+                                            f"{recs[4].pmid},{recs[0].pmid}"), input=f"{recs[5].pmid}\nnonsense\n")
     assert res.exit_code == 0, res.output
     assert "requested: 8" in res.output and "fetched: 6" in res.output
     assert "not found: 77777777 (efetch returned no record)" in res.output
