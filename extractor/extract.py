@@ -95,6 +95,8 @@ class _Compiled:
     rate_after: re.Pattern[str]
     individual_ae: re.Pattern[str]
     outcomes: list[tuple[str, re.Pattern[str]]]
+    outcome_any: re.Pattern[str]
+    outcome_names: list[str]
     outcome_block: re.Pattern[str]
     outcome_after: re.Pattern[str]
     median_cue: re.Pattern[str]
@@ -127,6 +129,8 @@ def attribution_rules() -> _Compiled:
         rate_after=re.compile(r.rate_after_block.pattern, i),
         individual_ae=re.compile(r.individual_ae.pattern, i),
         outcomes=[(o.name, re.compile(o.pattern, i)) for o in r.outcomes],
+        outcome_any=re.compile("|".join(f"(?P<o{k}>{o.pattern})" for k, o in enumerate(r.outcomes)), i),
+        outcome_names=[o.name for o in r.outcomes],
         outcome_block=re.compile(r.outcome_block.pattern, i),
         outcome_after=re.compile(r.outcome_after.pattern, i),
         median_cue=re.compile(r.median_cue.pattern, i),
@@ -151,6 +155,7 @@ def attribution_rules() -> _Compiled:
 _GATE = re.compile(r"\d")
 _VS_GAP = re.compile(r"[\s\])]*(?:\[[^\]]*\])?[\s)\]]*(?:vs\.?|versus|v|and|compared with)\s*")
 _PRIMARY = re.compile(r"(?i)\bprimary\s+(?:end\s?-?point|outcome|efficacy end\s?-?point)s?\s+(?:was|were|is|included)\b")
+_DEATH = re.compile(r"(?i)\b(?:death|deaths|died|mortality)\b")
 _BOTH = re.compile(r"(?i)\b(?:in|for|with)\s+both\s+(?:treatment\s+|study\s+)?(?:arms|groups)\b")
 _ENDPOINT_WORD = re.compile(r"(?i)surviv|progress|respon|recurr|relaps|mortal|death")
 
@@ -213,20 +218,20 @@ def _nearest_before(hits: list[Hit], pos: int, floor: int = 0) -> Hit | None:
 def _outcome_at(text: str, hits: list[Hit], lo: int, hi: int, skip_death: bool = False) -> tuple[int, str] | None:
     """The last outcome word of text[lo:hi] (a non-oncology outcome: stroke, relapse, cure ...)
     that is not part of an endpoint phrase: (position, name)."""
+    r = attribution_rules()
     best: tuple[int, str] | None = None
-    for name, pat in attribution_rules().outcomes:
+    for m in r.outcome_any.finditer(text, lo, hi):
+        name = r.outcome_names[int(m.lastgroup[1:])]  # type: ignore[index]
         if skip_death and name == "death":
             continue
-        for m in pat.finditer(text, lo, hi):
-            if any(h.start <= m.start() < h.end for h in hits):
-                continue
-            if best is None or m.start() > best[0]:
-                best = (m.start(), name)
+        if any(h.start <= m.start() < h.end for h in hits):
+            continue
+        best = (m.start(), name)
     return best
 
 
 def _death_like(sent: str, h: Hit) -> bool:
-    return bool(re.search(r"(?i)\b(?:death|deaths|died|mortality)\b", sent[h.start:h.end]))
+    return bool(_DEATH.search(sent, h.start, h.end))
 
 
 def _is_result(sent: str, m: Mention) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from extractor.extract import attribution_rules, comparison_phrase, extract
+from extractor.extract import _outcome_at, attribution_rules, comparison_phrase, extract
 from extractor.models import Article, Section
 from extractor.nlp import check_examples, find_endpoints, sentences
 from extractor.rules import load_rules
@@ -136,6 +136,8 @@ def test_rule_files_validate_and_examples_hold() -> None:
         assert m and m.group("label") == want, text
     for text, want in raw.label_block.examples:
         assert bool(r.label_block.search(text)) is want, text
+    for text, want in raw.outcome_examples:
+        assert _outcome_at(text, [], 0, len(text)) == (text.lower().index(want[:3]), want), text
     for text, want in raw.both_arms.examples:
         assert bool(r.both_arms.search(text)) is want, text
     for f, pat in zip(raw.population_frames, r.frames):
