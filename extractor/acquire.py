@@ -70,6 +70,18 @@ class Ids:
     invalid: list[str] = field(default_factory=list)
 
 
+def split_ids(text: str) -> list[str]:
+    """Ids in free text: split on whitespace, and on commas except inside a DOI (DOIs may hold
+    commas and semicolons, e.g. SICI DOIs); '#' starts a comment."""
+    out: list[str] = []
+    for token in text.split("#", 1)[0].split():
+        if _DOI_PREFIX.sub("", token).startswith("10."):
+            out.append(token.rstrip(","))
+        else:
+            out += [t for t in token.split(",") if t]
+    return out
+
+
 def classify(raw: Iterable[str]) -> Ids:
     """PMIDs (digits), DOIs (starting with "10."), PMCIDs ("PMC" + digits); duplicates dropped."""
     out = Ids()

@@ -271,7 +271,8 @@ def _run_acquire(db_path: str, no_extract: bool, run) -> None:
 @main.command()
 @click.argument("ids", nargs=-1)
 @click.option("--from-file", "from_file", type=click.File("r"), default=None,
-              help="Read ids from FILE (one or more a line; '#' starts a comment); '-' is stdin.")
+              help="Read ids from FILE (spaces, commas or lines between them; '#' starts a "
+                   "comment); '-' is stdin.")
 @click.option("--batch-size", type=click.IntRange(1, 200), default=200, show_default=True,
               help="PMIDs per efetch request.")
 @_ncbi_options
@@ -282,16 +283,15 @@ def fetch(ids, from_file, batch_size, api_key, email, base_url, refresh, no_extr
     Records already in the database are skipped (unless --refresh), so an interrupted
     run can simply be started again. The summary names every id that could not be got.
     """
-    import re
     import sys
 
-    from .acquire import acquire
+    from .acquire import acquire, split_ids
 
-    items = [t for i in ids if i != "-" for t in re.split(r"[\s,;]+", i) if t]  # "1,2,3" too
+    items = [t for i in ids if i != "-" for t in split_ids(i)]
     streams = ([from_file] if from_file else []) + ([sys.stdin] if "-" in ids else [])
     for stream in streams:
         for line in stream:
-            items += [t for t in re.split(r"[\s,;]+", line.split("#", 1)[0]) if t]
+            items += split_ids(line)
     if not items:
         raise click.UsageError("give PMIDs, DOIs or PMCIDs as arguments, --from-file FILE, or - for stdin")
     client = _client(api_key, email, base_url, rate, retries, backoff, timeout)

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from eutils_server import EutilsServer, make_records
 from extractor import parse
-from extractor.acquire import IngestStore, acquire, acquire_search, classify
+from extractor.acquire import IngestStore, acquire, acquire_search, classify, split_ids
 from extractor.cli import main
 from extractor.fetch import EutilsClient
 from extractor.models import Measurement, Trial
@@ -95,6 +95,11 @@ def test_classify_sorts_and_normalises():
     assert ids.dois == ["10.1000/ABC", "10.2/x", "10.3/y"]
     assert ids.pmcids == ["PMC77"]
     assert ids.invalid == ["hello"]
+
+
+def test_split_ids_keeps_dois_whole():
+    sici = "10.1002/(SICI)1097-4636(199702)34:2<197::AID-JBM8>3.0.CO;2-N"
+    assert split_ids(f"1,2, 3\t{sici}  10.1/a,b, PMC5 # comment 4") == ["1", "2", "3", sici, "10.1/a,b", "PMC5"]
 
 
 # --- fetch by ids -----------------------------------------------------------------------------
