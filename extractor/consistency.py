@@ -31,6 +31,7 @@ FLAGS = {
     "asymmetric_ci": "ln(ratio) far from the midpoint of ln(lower), ln(upper)",
     "p_ci_disagree": "p-value and CI disagree about significance at the CI's level",
     "unparsed_p_value": "the p-value text is not a number we can read",
+    "unusual_ci_level": "a CI level outside 50-99.99%: 95 is assumed for the SE",
     "p_out_of_range": "a p-value above 1",
     "rate_over_100": "a percentage above 100",
     "negative_value": "a percentage or duration below 0",
@@ -52,10 +53,14 @@ def _half_unit(x: float) -> float:
     return 0.5 * 10 ** -decimals
 
 
+def _level(level: float | None) -> float:
+    """The CI level to compute with: as stated when plausible (50-99.99), else 95."""
+    return float(level) if level is not None and 50 <= level < 100 else 95.0
+
+
 def z_for_level(level: float | None) -> float:
-    """Two-sided normal quantile for a CI level in percent (95 when unstated)."""
-    lvl = 95.0 if level is None or not (0 < level < 100) else float(level)
-    return NormalDist().inv_cdf(1 - (1 - lvl / 100) / 2)
+    """Two-sided normal quantile for a CI level in percent (95 when unstated or implausible)."""
+    return NormalDist().inv_cdf(1 - (1 - _level(level) / 100) / 2)
 
 
 def log_asymmetry(value: float, low: float, high: float) -> float:
@@ -112,7 +117,7 @@ def _ratio(value: float, low: float | None, high: float | None, level: float | N
         if p_value is not None and low < high and low > 0:
             rng = parse_p(p_value)
             if rng is not None and rng[0] <= 1:
-                alpha = 1 - (95.0 if level is None or not (0 < level < 100) else level) / 100
+                alpha = 1 - _level(level) / 100
                 excludes_one = low > 1 or high < 1
                 includes_one = low < 1 < high
                 if (excludes_one and rng[0] > alpha) or (includes_one and rng[1] < alpha):
@@ -148,6 +153,8 @@ def check(kind: str, value: float, ci_low: float | None = None, ci_high: float |
     flags: list[str] = []
     if not _finite(value, ci_low, ci_high):
         return ["non_finite"], None, None
+    if ci_level is not None and not 50 <= ci_level < 100:
+        flags.append("unusual_ci_level")
     if p_value is not None:
         rng = parse_p(p_value)
         if rng is None:

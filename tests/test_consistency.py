@@ -31,6 +31,12 @@ def test_se_uses_the_stated_level() -> None:
     assert z_for_level(99) == pytest.approx(2.575829, rel=1e-5)
 
 
+def test_implausible_level_falls_back_to_95() -> None:
+    f, _, se = check("hazard_ratio", 0.7, 0.5, 0.98, 1e-56)
+    assert "unusual_ci_level" in f
+    assert se == check("hazard_ratio", 0.7, 0.5, 0.98, 95)[2]
+
+
 def test_value_outside_ci() -> None:
     assert "value_outside_ci" in flags("hazard_ratio", 0.9, 0.25, 0.59)
     assert "value_outside_ci" in flags("median", 3.0, 4.0, 6.0)
@@ -102,7 +108,7 @@ def test_every_flag_is_documented() -> None:
                      (("rate", 50.0), {"n": 60, "n_total": 50}), (("rate", 0.0), {"n": 0, "n_total": 0}),
                      (("rate", 30.0), {"n": 12, "n_total": 95}), (("hazard_ratio", 0.5), {"p_value": "x"}),
                      (("median", -1.0), {}), (("hazard_ratio", math.nan), {}),
-                     (("hazard_ratio", 0.5), {"p_value": "4"})]:
+                     (("hazard_ratio", 0.5), {"p_value": "4"}), (("hazard_ratio", 1.0, 0.5, 1.0, 1e-56), {})]:
         seen.update(check(*args, **kw)[0])
     assert seen <= set(FLAGS)
     assert seen == set(FLAGS)
