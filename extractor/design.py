@@ -98,6 +98,7 @@ class DesignRules(_Rule):
     title_prefix: str
     shared_head_modifiers: str
     group_mention: GroupRule
+    label_groups: ListRule
     arm_strip_first: list[str]
     arm_tail_cut: str
     arm_synonyms: list[tuple[str, str]]
@@ -129,6 +130,7 @@ class _Compiled:
     shared_head: re.Pattern[str]
     group_mention: re.Pattern[str]
     group_generic: re.Pattern[str]
+    label_groups: re.Pattern[str]
     arm_synonyms: list[tuple[re.Pattern[str], str]]
     arm_tail: re.Pattern[str]
     arm_strip_first: list[re.Pattern[str]]
@@ -170,6 +172,7 @@ def rules() -> _Compiled:
         shared_head=re.compile(r.shared_head_modifiers),
         group_mention=re.compile(r.group_mention.pattern),
         group_generic=re.compile(r.group_mention.generic),
+        label_groups=re.compile(r.label_groups.pattern),
         arm_synonyms=[(re.compile(p), rep) for p, rep in r.arm_synonyms],
         arm_tail=re.compile(r.arm_tail_cut),
         arm_strip_first=[re.compile(s) for s in r.arm_strip_first],
@@ -484,6 +487,13 @@ def _title_arms(title: str) -> list[_Cand]:
     return []
 
 
+def _label_arms(text: str) -> list[_Cand]:
+    """Last fallback: groups known only by label ("Group A", "arm 2", "group II")."""
+    labels = sorted({m.group(1) for m in rules().label_groups.finditer(text)},
+                    key=lambda x: (len(x), x) if not x.isdigit() else (0, x))
+    return [_Cand(f"group {x}", []) for x in labels] if 2 <= len(labels) <= 6 else []
+
+
 def _group_arms(sections: list[tuple[str | None, str]]) -> list[_Cand]:
     """Fallback: the groups the text names as "the X group" / "the X arm" ("(ABBR, N=65)" kept)."""
     comp = rules()
@@ -579,7 +589,8 @@ def _arms(article: Article) -> list[Arm]:
     options += [(from_title, 0.9 if len(from_title) >= 4 and re.search(r"(?i)factorial", body) else 0.3)]
     options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(secs, comp.compare_cues, compare=True))]
     scored = [(_support(o, body) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
-    found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _group_arms(methods) or _group_arms(secs)
+    found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else (
+        _group_arms(methods) or _group_arms(secs) or _label_arms(body))
     controls = [c.name.lower() for o, _ in options for c in o if c.control]
     for c in found:  # "our standard 10 x 3 Gy" in PURPOSE marks the control of the METHODS list
         low = c.name.lower()
@@ -697,9 +708,11 @@ def _matcher(fr: Frame) -> re.Pattern[str] | None:
     terms.sort(key=lambda x: -len(x[0]))
     alts = []
     for i, (t, _) in enumerate(terms):
-        body = re.escape(t).replace(r"\ ", r"[\s-]+")
-        if re.search(r"[A-Z]", t[1:]) or (len(t) <= 3 and t.isupper()):
-            body = "(?-i:" + body + ")"
+        words = []
+        for w in t.split():  # abbreviations ("ZA", "PemOx", the "A" of "group A") keep their case
+            esc = re.escape(w)
+            words.append("(?-i:" + esc + ")" if re.search(r"[A-Z]", w[1:]) or (len(w) <= 3 and w.isupper()) else esc)
+        body = r"[\s-]+".join(words)
         alts.append(rf"(?P<a{i}>{body})")
     pat = (r"(?i)(?<![\w])(?:the\s+)?(?:" + "|".join(alts) + r")"
            r"(?:-(?:based|containing|combination|alone|treated))?"

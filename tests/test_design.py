@@ -227,3 +227,8 @@ def test_frame_never_raises_and_spans_are_valid(title: str, body: list[str]) -> 
     assert all(a.name and a.name == a.name.strip() for a in fr.arms)
     for start, end, name in find_arm(text, fr):
         assert 0 <= start < end <= len(text) and name in fr.trial.arms
+
+
+@pytest.mark.parametrize("text,want", R.label_groups.examples)
+def test_label_group_examples(text: str, want: list[str]) -> None:
+    assert [c.name for c in design._label_arms(text)] == want
