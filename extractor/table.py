@@ -81,19 +81,18 @@ def _abbreviate_units(text: str) -> str:
                                                                     "year": "y"}[m.group(1)], text)
 
 
-def _fit(column: str, text: str) -> str:
+def _fit(column: str, text: str, width: int) -> str:
     """Cut a markdown cell to its column width; a trial label keeps its year ('Invented Jour… 2022')."""
-    width = _MD_WIDTH.get(column)
     m = re.match(r"^(.*\S)( \d{4})$", text) if column == "Trial" else None
-    if width and m and len(text) > width:
+    if m and len(text) > width and width - len(m.group(2)) >= 4:
         return truncate(m.group(1), width - len(m.group(2))) + m.group(2)
     return truncate(text, width)
 
 
-def render_table(rows: Sequence[dict[str, Any]], fmt: str = "markdown") -> str:
-    """The evidence table as markdown (terminal width), csv, json or one self-contained html page."""
+def render_table(rows: Sequence[dict[str, Any]], fmt: str = "markdown", width: int | None = None) -> str:
+    """The evidence table as markdown (within `width` columns if given), csv, json or one html page."""
     if fmt == "markdown":
-        return _markdown(rows)
+        return _markdown(rows, width)
     if fmt == "csv":
         return _csv(rows)
     if fmt == "json":
@@ -103,18 +102,45 @@ def render_table(rows: Sequence[dict[str, Any]], fmt: str = "markdown") -> str:
     raise ReportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
 
 
-def _markdown(rows: Sequence[dict[str, Any]]) -> str:
+# To fit a narrow terminal: empty columns go, then these in this order, then cells shrink.
+_DROP_ORDER = ("Registry", "Arms", "PMID", "Population", "p")
+_FLOOR = {"Trial": 12, "Ratio (CI)": 19, "Median": 12, "Rates": 12}
+
+
+def _layout(texts: Sequence[dict[str, str]], width: int | None) -> tuple[list[str], dict[str, int], list[str]]:
+    """Columns shown, their widths, and columns left out: as wide as the longest cell (capped), then
+    to fit `width` the least needed columns are dropped and the column with most room shrinks first."""
+    cols = [c for c in TABLE_COLUMNS if c in ("Trial", "Endpoint") or any(t[c] for t in texts)]
+    floor = {c: max(len(c), _FLOOR.get(c, 4)) for c in TABLE_COLUMNS}
+    dropped = []
+    for c in _DROP_ORDER:
+        if width and c in cols and 3 * len(cols) + 1 + sum(floor[k] for k in cols) > width:
+            cols.remove(c)
+            dropped.append(c)
+    w = {c: min(max(len(c), *(len(t[c]) for t in texts)), _MD_WIDTH.get(c, 10**6)) for c in cols}
+    while width and 3 * len(w) + 1 + sum(w.values()) > width:
+        c = max(w, key=lambda k: w[k] - floor[k])
+        if w[c] <= floor[c]:
+            break
+        w[c] -= 1
+    return cols, w, dropped
+
+
+def _markdown(rows: Sequence[dict[str, Any]], width: int | None = None) -> str:
     if not rows:
         return "(no rows)\n"
-    shown = [{k: _fit(k, _abbreviate_units(v) if k == "Median" else v).replace("|", "\\|")
+    texts = [{k: " ".join((_abbreviate_units(v) if k == "Median" else v).split()).replace("|", "\\|")
               for k, v in _display(r).items()} for r in rows]
-    widths = {c: max(len(c), *(len(s[c]) for s in shown)) for c in TABLE_COLUMNS}
-    lines = ["| " + " | ".join(c.ljust(widths[c]) for c in TABLE_COLUMNS) + " |",
-             "|" + "|".join("-" * (widths[c] + 2) for c in TABLE_COLUMNS) + "|"]
-    lines += ["| " + " | ".join(s[c].ljust(widths[c]) for c in TABLE_COLUMNS) + " |" for s in shown]
+    cols, widths, dropped = _layout(texts, width)
+    shown = [{c: _fit(c, t[c], widths[c]) for c in cols} for t in texts]
+    lines = ["| " + " | ".join(c.ljust(widths[c]) for c in cols) + " |",
+             "|" + "|".join("-" * (widths[c] + 2) for c in cols) + "|"]
+    lines += ["| " + " | ".join(s[c].ljust(widths[c]) for c in cols) + " |" for s in shown]
     flagged = sum(r["flagged"] for r in rows)
     tail = f"\n{len(rows)} row{'' if len(rows) == 1 else 's'}" + (f"; {flagged} with consistency flags"
                                                                     if flagged else "")
+    if dropped:
+        tail += f"; not shown to fit {width} columns: {', '.join(dropped)} (--format csv has all)"
     return "\n".join(lines) + tail + "\n"
 
 

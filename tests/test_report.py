@@ -124,6 +124,16 @@ def test_markdown_fits_a_terminal_and_cuts_long_cells() -> None:
     assert len(lines[0]) == len(lines[1]) == len(lines[2])  # columns aligned
 
 
+@pytest.mark.parametrize("width", [80, 120, 160])
+def test_markdown_shrinks_to_the_terminal_width(db, width: int) -> None:
+    lines = render_table(evidence_rows(db), "markdown", width=width).splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    assert len({len(line) for line in table}) == 1 and len(table[0]) <= width
+    assert "| Trial " in table[0] and "| Rates " in table[0] and "| Ratio (CI) " in table[0]  # never cut
+    if width in (80, 160):
+        assert ("not shown to fit" in lines[-1]) == (width == 80)
+
+
 def test_csv_and_json_keep_full_values(db) -> None:
     rows = evidence_rows(db)
     parsed = list(csv.DictReader(io.StringIO(render_table(rows, "csv"))))
