@@ -231,9 +231,7 @@ def _p_text(m: re.Match[str]) -> str:
 def _ci_at(t: str, pos: int, bare: bool) -> tuple[re.Match[str], bool] | None:
     """A CI starting at pos (after optional punctuation and an opening bracket)."""
     c = compiled().p
-    m = re.compile(r"[\s,;:]*[(\[]?\s*").match(t, pos)
-    at = m.end() if m else pos
-    ci = c["ci"].match(t, at)
+    ci = c["ci"].match(t, _SKIP_OTHER.match(t, pos).end())  # type: ignore[union-attr]
     if ci:
         return ci, True
     if bare:
@@ -295,9 +293,11 @@ def in_context(name: str, before: str) -> bool:
     c = compiled().ctx[name]
     win = before[-c.window:]
     end = win.rstrip()
-    if c.symbols and end[-1:] in c.symbols:
+    if not end:
+        return False
+    if c.symbols and end[-1] in c.symbols:
         return True
-    if c.last and not (end[-1:] and end[-1] in c.stop_chars):  # "group (44.8%)" is no label, "group 1" is
+    if c.last and end[-1] not in c.stop_chars:  # "group (44.8%)" is no label, "group 1" is
         toks = [w for w in (x.strip("()[],;:'\"").lower() for x in win.split()[-5:]) if w and not set(w) <= _SYMBOLS]
         for k in (1, 2, 3, 4):
             if len(toks) >= k and " ".join(toks[-k:]) in c.last:
