@@ -216,6 +216,10 @@ def _level(s: str | None) -> float | None:
 _CI = tuple[float, float | None, float | None]  # low, high (None: "to not reached"), level
 
 
+def _ci_kw(ci: _CI | None) -> dict[str, float | None]:
+    return {"ci_low": ci[0], "ci_high": ci[1], "ci_level": ci[2]} if ci else {}
+
+
 @dataclass
 class _Tail:
     end: int
@@ -364,8 +368,7 @@ def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
         _mark(used, cue.start(), ve)
         out.append(Mention("ratio", _num(vm.group("value")), vs, max(ve, tail.end), vs, ve, ratio_kind=kind,
                            cue=cue_text, cue_start=start,
-                           ci_low=tail.ci[0] if tail.ci else None, ci_high=tail.ci[1] if tail.ci else None,
-                           ci_level=tail.ci[2] if tail.ci else None, p_value=tail.p))
+                           p_value=tail.p, **_ci_kw(tail.ci)))
         pos = max(ve, tail.end)
         while True:  # "HRs were 0.60 (95% CI ...) and 0.72 (95% CI ...)": the list's next values
             nm = c.p["ratio_list_next"].match(t, pos)
@@ -378,8 +381,7 @@ def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
             _mark(used, vs, ve)
             out.append(Mention("ratio", _num(nm.group("value")), vs, max(ve, tail.end), vs, ve, ratio_kind=kind,
                                cue=cue_text, cue_start=start,
-                               ci_low=tail.ci[0] if tail.ci else None, ci_high=tail.ci[1] if tail.ci else None,
-                               ci_level=tail.ci[2] if tail.ci else None, p_value=tail.p))
+                               p_value=tail.p, **_ci_kw(tail.ci)))
             pos = max(ve, tail.end)
     return out
 
@@ -413,9 +415,8 @@ def _counts(t: str, used: bytearray) -> list[Mention]:
             tail = _tail(t, end if t[end - 1:end] not in ",;" else end - 1, used, bare=False)
             _mark(used, m.start(), m.end())
             out.append(Mention("percent", value, m.start(), max(end, tail.end), vs, ve, unit="%", n=n, n_total=total,
-                               p_value=tail.p, ci_low=tail.ci[0] if tail.ci else None,
-                               ci_high=tail.ci[1] if tail.ci else None, ci_level=tail.ci[2] if tail.ci else None,
-                               flags=("counts_only",) if name == "count_only" else ()))
+                               p_value=tail.p, flags=("counts_only",) if name == "count_only" else (),
+                               **_ci_kw(tail.ci)))
     return out
 
 
@@ -527,7 +528,7 @@ def _type_lists(t: str, items: list[_Item]) -> list[_Item]:
 
 
 def _typed(t: str, items: list[_Item], used: bytearray) -> list[Mention]:
-    p = compiled().p
+    """Mentions of typed items with their CI and p; bare numbers with a CI become cue-less ratios."""
     out: list[Mention] = []
     for it in items:
         if it.type is None:
@@ -545,16 +546,12 @@ def _typed(t: str, items: list[_Item], used: bytearray) -> list[Mention]:
                     continue  # "40 (24-63)": with no cue, only a decimal with a log-symmetric CI looks like a ratio
                 _tail(t, it.end, used)
                 out.append(Mention("ratio", it.value, it.start, tail.end, it.start, it.end, ratio_kind=kind,
-                                   ci_low=tail.ci[0], ci_high=tail.ci[1], ci_level=tail.ci[2], p_value=tail.p,
-                                   flags=("bare",)))
+                                   p_value=tail.p, flags=("bare",), **_ci_kw(tail.ci)))
             continue
         tail = _tail(t, it.end, used)
         ci = it.mid_ci or tail.ci
-        value_end = it.vend
-        out.append(Mention(it.type, it.value, it.start, max(it.end, tail.end), it.start, value_end, unit=it.unit,
-                           ci_low=ci[0] if ci else None, ci_high=ci[1] if ci else None,
-                           ci_level=ci[2] if ci else None, p_value=tail.p, not_reached=it.not_reached,
-                           flags=it.flags))
+        out.append(Mention(it.type, it.value, it.start, max(it.end, tail.end), it.start, it.vend, unit=it.unit,
+                           p_value=tail.p, not_reached=it.not_reached, flags=it.flags, **_ci_kw(ci)))
     return out
 
 
