@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, NamedTuple, Union
+from urllib.parse import urlparse
 
 from lxml import etree
 
@@ -126,10 +127,11 @@ def _check_document(root: etree._Element, label: str) -> None:
     if info.doctype:
         if info.root_name != ROOT_TAG:
             raise ParseError(f"unknown DOCTYPE {info.root_name!r}", source=label, line=line)
-        dtd_file = (info.system_url or "").rsplit("/", 1)[-1]
-        if dtd_file not in KNOWN_DTDS:
+        url = info.system_url or ""
+        host = urlparse(url).hostname or ""
+        if url.rsplit("/", 1)[-1] not in KNOWN_DTDS or (host and not host.endswith(".nih.gov")):
             raise ParseError(f"unknown DTD {info.system_url or info.public_id!r} "
-                             f"(known: pubmed_*.dtd bundled by biopython)", source=label, line=line)
+                             f"(accepted: NCBI's pubmed_*.dtd that biopython bundles)", source=label, line=line)
 
 
 def _syntax_error(e: etree.XMLSyntaxError, label: str, head: bytes) -> ParseError:

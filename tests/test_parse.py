@@ -271,3 +271,22 @@ def test_missing_file_and_empty_input() -> None:
         list(iter_records("/nonexistent/file.xml"))
     with pytest.raises(ParseError):
         list(iter_records(b""))
+
+
+@pytest.mark.parametrize("doctype, expected", [
+    ('<!DOCTYPE PubmedArticleSet [ <!ENTITY % ext SYSTEM "http://127.0.0.1:9/x.dtd"> %ext; ]>', "refused"),
+    ('<!DOCTYPE PubmedArticleSet [ ]>', "unknown DTD"),
+    ('<!DOCTYPE PubmedArticleSet SYSTEM "http://127.0.0.1:9/pubmed_250101.dtd">', "unknown DTD"),
+    ('<!DOCTYPE html>', "unknown D"),
+])
+def test_other_doctype_tricks_refused_by_both_readers(doctype: str, expected: str, no_network: None) -> None:
+    data = f'<?xml version="1.0"?>\n{doctype}\n<PubmedArticleSet></PubmedArticleSet>'.encode()
+    for reader in (parse_bytes, parse_entrez):
+        with pytest.raises(ParseError, match=expected):
+            reader(data)
+
+
+def test_no_doctype_is_fine_for_lxml_but_entrez_needs_the_dtd() -> None:
+    assert parse_bytes(b"<PubmedArticleSet></PubmedArticleSet>") == []
+    with pytest.raises(ParseError, match="no DOCTYPE"):
+        parse_entrez(b"<PubmedArticleSet></PubmedArticleSet>")
