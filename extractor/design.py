@@ -64,6 +64,12 @@ class CueRule(_Rule):
     examples: list[tuple[str, str]]
 
 
+class TitleRule(_Rule):
+    kind: Literal["placebo", "pair"]  # "trial of X" + placebo, or "comparison of A and B"
+    pattern: str
+    examples: list[tuple[str, str]]
+
+
 class ListRule(_Rule):
     pattern: str
     examples: list[tuple[str, list[str]]]
@@ -94,7 +100,7 @@ class DesignRules(_Rule):
     arm_either: EitherRule
     arm_separators: str
     arm_separator_examples: list[tuple[str, list[str]]]
-    title_cues: list[ValueRule]
+    title_cues: list[TitleRule]
     title_prefix: str
     shared_head_modifiers: str
     group_mention: GroupRule
@@ -125,7 +131,7 @@ class _Compiled:
     compare_cues: list[tuple[tuple[str, ...], re.Pattern[str]]]
     arm_either: re.Pattern[str]
     arm_sep: re.Pattern[str]
-    title_cues: list[re.Pattern[str]]
+    title_cues: list[tuple[str, re.Pattern[str]]]
     title_prefix: re.Pattern[str]
     shared_head: re.Pattern[str]
     group_mention: re.Pattern[str]
@@ -167,7 +173,7 @@ def rules() -> _Compiled:
         compare_cues=[(tuple(c.keywords), re.compile(c.pattern)) for c in r.arm_list_cues if c.kind == "compare"],
         arm_either=re.compile(r.arm_either.pattern),
         arm_sep=re.compile(r.arm_separators),
-        title_cues=[re.compile(c.pattern) for c in r.title_cues],
+        title_cues=[(c.kind, re.compile(c.pattern)) for c in r.title_cues],
         title_prefix=re.compile(r.title_prefix),
         shared_head=re.compile(r.shared_head_modifiers),
         group_mention=re.compile(r.group_mention.pattern),
@@ -381,7 +387,8 @@ def _plausible(name: str) -> bool:
     if re.match(r"(?i)(?:this|these|that|which|patients?|participants?|subjects?|we|our|their|its|it|them|"
                 r"one|two|three|four|five|p\b|ci\b|hr\b|median|months?|years?|weeks?|days?)\b", name):
         return False
-    if re.match(r"\d", name) and not re.search(r"(?i)^\d+(?:[.,]\d+)?\s*(?:x\s*\d+(?:[.,]\d+)?\s*)?(?:Gy|mg|g|ml|IU)\b", name):
+    if re.match(r"\d", name) and not re.search(
+            r"(?i)^\d+(?:[.,]\d+)?(?:\s*(?:x\s*\d+(?:[.,]\d+)?\s*)?(?:Gy|mg|g|ml|IU)\b|-[a-z]{2,})", name):
         return False
     if rules().arm_not_names.search(name):
         return False
@@ -443,12 +450,19 @@ def _split_arms(span: str) -> list[_Cand]:
 
 def _title_arms(title: str) -> list[_Cand]:
     """'A versus B in ...', 'A or B for ...', 'X with or without Y': the arms a title names."""
-    for cue in rules().title_cues:
+    for kind, cue in rules().title_cues:
         m = cue.search(title)
-        if m:
+        if not m:
+            continue
+        if kind == "placebo":
             x = _clean(m.group("arms"))
             if _plausible(x.name):
                 return [x, _Cand("placebo", [], None, True)]
+        else:
+            pair = re.split(r"(?i)\s+(?:and|with)\s+", m.group("arms"), maxsplit=1)
+            arms = [c for c in map(_clean, pair) if _plausible(c.name)]
+            if len(arms) == 2:
+                return arms
     comp = rules()
     for piece in re.split(r":\s|(?<!\bvs)(?<!\bv)\.\s", title):
         piece = piece.strip()
@@ -588,9 +602,9 @@ def _arms(article: Article) -> list[Arm]:
     from_title = _title_arms(title)
     options += [(from_title, 0.9 if len(from_title) >= 4 and re.search(r"(?i)factorial", body) else 0.3)]
     options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(secs, comp.compare_cues, compare=True))]
+    options += [(_group_arms(methods) or _group_arms(secs), 0.0)]
     scored = [(_support(o, body) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
-    found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else (
-        _group_arms(methods) or _group_arms(secs) or _label_arms(body))
+    found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body)
     controls = [c.name.lower() for o, _ in options for c in o if c.control]
     for c in found:  # "our standard 10 x 3 Gy" in PURPOSE marks the control of the METHODS list
         low = c.name.lower()

@@ -154,6 +154,7 @@ def test_arm_either_examples(text: str, want: list[str]) -> None:
 @pytest.mark.parametrize("text,want", [e for r in R.title_cues for e in r.examples])
 def test_title_cue_examples(text: str, want: str) -> None:
     assert any(m and m.group("arms") == want for m in (re.search(c.pattern, text) for c in R.title_cues))
+    assert len(design._title_arms(text)) == 2
 
 
 # ---------------------------------------------------------------- the dev corpus (when ../shared is there)
