@@ -516,6 +516,13 @@ def _type_lists(t: str, items: list[_Item]) -> list[_Item]:
                 a.flags = ("timepoint",)  # "at 1 and 3 years"
             if a.not_reached and b.type != "duration":
                 a.type = None
+    for i in range(1, len(items)):  # "36.9 months (95% CI, 18.1-42.9), 34.0 (95% CI, 16.9-57.1)"
+        b, a = items[i - 1], items[i]
+        if a.type is None and not a.not_reached and b.type and not b.hyphen and i - 1 not in drop:
+            scratch = bytearray(len(t))
+            b_end = _tail(t, b.end, scratch).end
+            if b_end <= a.start and _gap_ok(t[b_end:a.start], "list_gap") and _tail(t, a.end, scratch).ci:
+                a.type, a.unit, a.flags = b.type, b.unit, tuple(f for f in b.flags if f == "timepoint")
     for i in range(1, len(items)):  # "12.1 months vs not reached"
         a, b = items[i - 1], items[i]
         if b.not_reached and b.type is None and a.type == "duration" and _gap_ok(t[a.end:b.start], "list_gap"):
