@@ -215,18 +215,24 @@ def _nearest_before(hits: list[Hit], pos: int, floor: int = 0) -> Hit | None:
     return best
 
 
+@lru_cache(maxsize=64)
+def _outcomes_in(text: str) -> tuple[tuple[int, str], ...]:
+    """Every outcome word of a sentence, scanned once (rates of one sentence share the scan)."""
+    r = attribution_rules()
+    return tuple((m.start(), r.outcome_names[int(m.lastgroup[1:])])  # type: ignore[index]
+                 for m in r.outcome_any.finditer(text))
+
+
 def _outcome_at(text: str, hits: list[Hit], lo: int, hi: int, skip_death: bool = False) -> tuple[int, str] | None:
     """The last outcome word of text[lo:hi] (a non-oncology outcome: stroke, relapse, cure ...)
     that is not part of an endpoint phrase: (position, name)."""
-    r = attribution_rules()
     best: tuple[int, str] | None = None
-    for m in r.outcome_any.finditer(text, lo, hi):
-        name = r.outcome_names[int(m.lastgroup[1:])]  # type: ignore[index]
-        if skip_death and name == "death":
+    for pos, name in _outcomes_in(text):
+        if pos < lo or pos >= hi or (skip_death and name == "death"):
             continue
-        if any(h.start <= m.start() < h.end for h in hits):
+        if any(h.start <= pos < h.end for h in hits):
             continue
-        best = (m.start(), name)
+        best = (pos, name)
     return best
 
 
