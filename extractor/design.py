@@ -366,6 +366,7 @@ def _clean(part: str) -> _Cand:
     control = _is_control(re.sub(r"\s*\([^()]*\)?", "", s))
     for pat in comp.arm_strip:
         s = pat.sub(" ", s).strip()
+    s = re.sub(r"\s*:.*$", "", s)  # "A (n = 40): either 40000 IU ..." - the dosing detail
     if not re.search(r"[A-Za-z]{2}", re.sub(r"(?i)\b(?:to|either|receive|or|and)\b", "", s)):
         s = raw  # the dose is the arm ("2 x 8 Gy")
     s = re.sub(r"\s*\([^()]*\)?", "", s)  # remaining parentheticals: abbreviations, kept as aliases
@@ -459,7 +460,9 @@ def _title_arms(title: str) -> list[_Cand]:
             if _plausible(x.name):
                 return [x, _Cand("placebo", [], None, True)]
         else:
-            pair = re.split(r"(?i)\s+(?:and|with)\s+", m.group("arms"), maxsplit=1)
+            span = m.group("arms")
+            pair = re.split(r"(?i)\s+and\s+" if " and " in span else r"(?i)\s+with\s+", span, maxsplit=1)
+            pair[0] = re.split(r"(?i)\b(?:of|with)\s+", pair[0])[-1]  # "effects of premedication with A"
             arms = [c for c in map(_clean, pair) if _plausible(c.name)]
             if len(arms) == 2:
                 return arms
@@ -682,6 +685,8 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
                 continue
             target = hits[0]
         alias = re.sub(r"(?i)^(?:(?:the|in|of|to|with|for|and|a|or|than|vs|versus)\s+)+", "", m.group(0)).strip()
+        if re.search(r"(?i)\b(?:versus|vs|or|than|compared|and\s+\w+\s+(?:group|arm)s)\b", alias):
+            continue  # "bandage versus arm", "treatment and placebo groups": not one group
         if alias.lower() != target.name.lower() and alias not in target.aliases and len(alias) <= 60:
             target.aliases.append(alias)
 
