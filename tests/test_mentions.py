@@ -142,3 +142,49 @@ def test_spans_point_into_original_text() -> None:
     ms = find_mentions(text)
     assert [text[m.value_start:m.value_end] for m in ms] == ["8\u00b74", "5\u00b70", "0\u00b752"]
     assert re.sub(r"\s", "", text[ms[2].cue_start:ms[2].value_start]).startswith("HR")
+
+
+_TYPE = {"median": "duration", "hazard_ratio": "ratio", "odds_ratio": "ratio", "risk_ratio": "ratio", "rate": "percent"}
+
+
+def test_dev_corpus_values_are_found(shared_dir: Path) -> None:
+    """Each gold result of the dev corpus has a mention of its type, value and CI in its evidence span."""
+    from extractor.text import normalise
+
+    total = found = 0
+    for line in (shared_dir / "corpus" / "dev.jsonl").read_text(encoding="utf-8").splitlines():
+        doc = json.loads(line)
+        texts = [s["text"] for s in doc["sections"]]
+        cache: dict[str, list[Mention]] = {}
+        for g in doc["measurements"]:
+            total += 1
+            ev = normalise(g["evidence"])
+            where = next(((tx, normalise(tx).find(ev)) for tx in texts if ev in normalise(tx)), None)
+            if where is None:
+                continue
+            tx, a = where
+            ms = cache.setdefault(tx, find_mentions(tx))
+            tol = 0.51 if g["kind"] == "rate" and g.get("n") is not None else 1e-6
+            if any(m.type == _TYPE[g["kind"]] and a - 5 <= m.value_start and m.value_end <= a + len(ev) + 5
+                   and abs(m.value - g["value"]) <= tol
+                   and all(g[f] is None or (getattr(m, f) is not None and abs(getattr(m, f) - g[f]) < 1e-6)
+                           for f in ("ci_low", "ci_high")) for m in ms):
+                found += 1
+    assert total > 250
+    assert found / total >= 0.98, f"mention recall {found}/{total}"
+
+
+def test_real_abstracts_never_raise(shared_dir: Path) -> None:
+    """The first few hundred real abstracts: no exception, and every mention sane."""
+    from extractor.parse import ParsedArticle, iter_records
+
+    seen = 0
+    for rec in iter_records(shared_dir / "corpus" / "real.xml.gz"):
+        if not isinstance(rec, ParsedArticle):
+            continue
+        for sec in rec.article.sections:
+            _sane(sec.text, find_mentions(sec.text))
+        seen += 1
+        if seen >= 300:
+            break
+    assert seen == 300
