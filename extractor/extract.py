@@ -83,6 +83,8 @@ class AttributionRules(_Rule):
     ae3_tail: Flagged
     fixed_time_death: Flagged
     subgroup_label: Captured
+    subgroup_label_after: Captured
+    subgroup_boundary: Flagged
     label_block: Flagged
 
 
@@ -113,6 +115,8 @@ class _Compiled:
     ae3_tail: re.Pattern[str]
     fixed_time_death: re.Pattern[str]
     subgroup_label: re.Pattern[str]
+    subgroup_label_after: re.Pattern[str]
+    subgroup_boundary: re.Pattern[str]
     label_block: re.Pattern[str]
 
 
@@ -147,6 +151,8 @@ def attribution_rules() -> _Compiled:
         ae3_tail=re.compile(r.ae3_tail.pattern, i),
         fixed_time_death=re.compile(r.fixed_time_death.pattern, i),
         subgroup_label=re.compile(r.subgroup_label.pattern, i),
+        subgroup_label_after=re.compile(r.subgroup_label_after.pattern, i),
+        subgroup_boundary=re.compile(r.subgroup_boundary.pattern, i),
         label_block=re.compile(r.label_block.pattern),
     )
 
@@ -260,16 +266,25 @@ def _subgroup_label(sent: str, m: Mention, hits: list[Hit], spans: list[tuple[in
     """The short subgroup name written right before a ratio ("A1C >8.5%: HR 1.64")."""
     r = attribution_rules()
     at = m.cue_start if m.cue_start is not None else m.value_start
-    lab = r.subgroup_label.search(sent, max(0, at - 70), at)
+    lo = max(0, at - 70)
+    lab = None
+    for b in [lo, *(x.end() for x in r.subgroup_boundary.finditer(sent, lo, at))][::-1]:
+        cand = r.subgroup_label.match(sent[:at], b)  # nearest boundary first
+        if cand and not r.label_block.search(cand.group("label")):
+            lab = cand
+            break
+    group = "label"
+    if lab is None:
+        lab = r.subgroup_label_after.match(sent, m.end)  # "compared with 0.96, 0.72-1.27, in nonusers"
     if lab is None:
         return None
-    label = lab.group("label").strip()
-    a, b = lab.start("label"), lab.end("label")
+    label = lab.group(group).strip()
+    a, b = lab.start(group), lab.end(group)
     if r.label_block.search(label) or len(label.split()) > 6:
         return None
     if any(a <= h.start < b for h in hits) or any(a <= s < b for s, _, _ in spans):
         return None
-    return label
+    return re.sub(r"([<>\u2264\u2265=])\s+", r"\1", label)  # "> Q1" is written ">Q1" in names
 
 
 def _ratio_endpoint(sent: str, m: Mention, hits: list[Hit], ctx: _Context) -> str | None:

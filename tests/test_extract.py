@@ -131,8 +131,13 @@ def test_rule_files_validate_and_examples_hold() -> None:
             assert bool(getattr(r, name).match(text)) is want, text
     for text, want in raw.ae3_tail.examples:
         assert bool(r.ae3_tail.search(text)) is want, text
+    for text, want in raw.subgroup_boundary.examples:
+        assert bool(r.subgroup_boundary.search(text)) is want, text
     for text, want in raw.subgroup_label.examples:
-        m = r.subgroup_label.search(text)
+        m = r.subgroup_label.match(text)
+        assert m and m.group("label") == want, text
+    for text, want in raw.subgroup_label_after.examples:
+        m = r.subgroup_label_after.match(text)
         assert m and m.group("label") == want, text
     for text, want in raw.label_block.examples:
         assert bool(r.label_block.search(text)) is want, text
