@@ -462,17 +462,18 @@ def _title_arms(title: str) -> list[_Cand]:
         else:
             span = m.group("arms")
             pair = re.split(r"(?i)\s+and\s+" if " and " in span else r"(?i)\s+with\s+", span, maxsplit=1)
-            pair[0] = re.split(r"(?i)\b(?:of|with)\s+", pair[0])[-1]  # "effects of premedication with A"
+            pair[0] = re.split(r"(?i)\b(?:of|with|between)\s+", pair[0])[-1]  # "effects of premedication with A"
             arms = [c for c in map(_clean, pair) if _plausible(c.name)]
             if len(arms) == 2:
                 return arms
     comp = rules()
     for piece in re.split(r":\s|(?<!\bvs)(?<!\bv)\.\s", title):
         piece = piece.strip()
-        m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|v\.?|compared\s+with|compared\s+to|"
-                      r"with\s+or\s+without|with\s+vs\.?\s+without|or)\s+(?P<b>[^:;]+)", piece)
-        if m and m.group("sep").lower() == "or" and re.search(r"(?i)\s(?:versus|vs\.?|compared)\s", piece):
-            m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|compared\s+with|compared\s+to)\s+(?P<b>[^:;]+)", piece)
+        m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|v\.?|(?:as\s+)?compared\s+(?:with|to)|"
+                      r"in\s+comparison\s+(?:with|to)|with\s+or\s+without|with\s+vs\.?\s+without|or)\s+(?P<b>[^:;]+)", piece)
+        if m and m.group("sep").lower() == "or" and re.search(r"(?i)\s(?:versus|vs\.?|compared|comparison)\s", piece):
+            m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|(?:as\s+)?compared\s+(?:with|to)|"
+                          r"in\s+comparison\s+(?:with|to))\s+(?P<b>[^:;]+)", piece)
         if not m:
             continue
         a = comp.title_prefix.sub("", m.group("a"))
@@ -480,6 +481,11 @@ def _title_arms(title: str) -> list[_Cand]:
             a = pat.sub(rep, a)
         tail = re.split(r"(?i)\b(?:of|with|treated\s+with|receiving|comparing|between|after|following)\s+", a)[-1]
         a = tail if " or " not in tail else re.sub(r"(?i)\s+with\s+.*$", "", a)
+        if " or " in a and m.group("sep").lower() != "or":  # "A or B in comparison with C": three arms
+            arms = [c for c in map(_clean, re.split(r"(?i)\s+or\s+", a) + [comp.arm_tail.sub("", m.group("b"))])
+                    if _plausible(c.name)]
+            if len(arms) >= 3:
+                return arms
         b = comp.arm_tail.sub("", m.group("b"))
         if "without" in m.group("sep").lower():
             y = _clean(b)
@@ -487,7 +493,7 @@ def _title_arms(title: str) -> list[_Cand]:
                 continue
             return [y, _Cand("no " + y.name, [], None, True)]
         if m.group("sep").lower() == "or":
-            arms = _split_arms(a + " or " + b)
+            arms = [c for c in (_clean(a), _clean(b)) if _plausible(c.name)]
         else:
             ca, cb = _clean(a), _clean(re.sub(r"(?i)\s+with\s+.*$", "", b))
             words_b = cb.name.split()
@@ -620,6 +626,9 @@ def _arms(article: Article) -> list[Arm]:
             num = re.match(r"[\d.,]+", c.dose)
             if num and re.search(r"(?<![\d.])" + re.escape(num.group()) + r"\s*(?:mg|g|\u03bcg|\u00b5g|mcg|ml|IU)\b", results):
                 c.name = f"{c.name} {c.dose}"
+    generic = {"standard", "control", "intervention", "experimental", "conventional", "usual"}
+    found = [c for c in found if not (c.name.lower() in generic and any(
+        o is not c and o.name.lower().startswith(c.name.lower() + " ") for o in found))]  # "standard" + "standard treatment"
     seen: dict[str, _Cand] = {}
     for c in found:
         key = c.name.lower()
@@ -645,8 +654,12 @@ def _order(arms: list[Arm], title: str) -> list[Arm]:
     """Experimental first: title order when the title names the arms, controls last."""
     tl = title.lower()
 
-    def pos(a: Arm) -> int:
-        ps = [m.start() for t in _tokens(a.name) for m in [re.search(r"\b" + re.escape(t) + r"\b", tl)] if m]
+    toks = {id(a): _tokens(a.name) for a in arms}
+
+    def pos(a: Arm) -> int:  # where the title first names this arm by a word no other arm has
+        others = set().union(*(t for k, t in toks.items() if k != id(a)))
+        mine = (toks[id(a)] - others) or toks[id(a)]
+        ps = [m.start() for t in mine for m in [re.search(r"\b" + re.escape(t) + r"\b", tl)] if m]
         return min(ps) if ps else 10**6
 
     if sum(1 for a in arms if pos(a) < 10**6) >= 2:
