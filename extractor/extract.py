@@ -626,7 +626,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
     ratio_spans = [(m.cue_start if m.cue_start is not None else m.start, m.end) for m in mentions if m.type == "ratio"]
     hits = [h for h in hits if h.cue or not any(a <= h.start < b for a, b in ratio_spans)]
     spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
-    inline = [(m.start(), _clean_pop(m.group("pop") or m.group("pop2"))) for m in r.inline_pop.finditer(sent)]
+    inline = [(m.start(), _clean_pop(m.group("pop") or m.group("pop2"))) for m in r.inline_pop.finditer(sent)
+              if m.start() > 0 or _frame_population(sent) is None]  # a sentence-initial one is the frame
     items: list[_Item] = []
     kept = [m for m in mentions if not m.not_reached and _is_result(sent, m)]
     bounds = [m for m in mentions if m.not_reached or m in kept]

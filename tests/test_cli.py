@@ -117,3 +117,16 @@ def test_demo_prints_the_evidence(runner: CliRunner, tmp_path: Path) -> None:
     for pmid in ("99900001", "99900002", "99900003", "99900004", "99900007"):
         assert pmid in table
     assert "hazard_ratio" in table and "median" in table and "rate" in table
+
+
+def test_reextract_fills_measurements_from_raw_xml(runner: CliRunner, fixtures_dir: Path, tmp_path: Path) -> None:
+    db = str(tmp_path / "r.db")
+    r = runner.invoke(main, ["ingest", "--no-extract", str(fixtures_dir / "efetch_trials.xml"), "--db", db])
+    assert r.exit_code == 0 and "0 measurements" in r.stdout
+    r = runner.invoke(main, ["reextract", "99900001", "--db", db])
+    assert r.exit_code == 0 and r.stdout.startswith("1 article(s) re-extracted")
+    r = runner.invoke(main, ["reextract", "--db", db])
+    assert r.exit_code == 0 and r.stdout.startswith("6 article(s) re-extracted")
+    q = runner.invoke(main, ["query", "SELECT count(DISTINCT pmid) AS n FROM measurements"
+                             " WHERE pmid IN ('99900001', '99900002', '99900003', '99900004')", "--json", "--db", db])
+    assert json.loads(q.stdout) == {"n": 4}

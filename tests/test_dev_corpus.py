@@ -14,7 +14,7 @@ import pytest
 from extractor.extract import extract
 from extractor.models import Article, Section
 
-FLOORS = {"value": 0.88, "endpoint": 0.84, "attributed": 0.51}
+FLOORS = {"value": 0.94, "endpoint": 0.94, "attributed": 0.85}
 REGISTRATION_FLOOR = 0.95
 
 
