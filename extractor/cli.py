@@ -158,6 +158,36 @@ def query(sql, as_json, db_path):
         click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 
+@main.command()
+@click.argument("pmids", nargs=-1)
+@db_option
+def reextract(pmids, db_path):
+    """Run extraction again on the stored raw XML (all records, or the PMIDs given): no refetch.
+
+    Use it after `ingest --no-extract` or `fetch --no-extract`, or after the extractor
+    changed: each article's measurements are replaced in one transaction.
+    """
+    import sys
+
+    from .errors import ExtractorError
+    from .ingest import reextract as run_reextract
+
+    db = _open_db(db_path, must_exist=True)
+    total = len(pmids) or db.conn.execute("SELECT count(*) FROM raw_records").fetchone()[0]
+    try:
+        with click.progressbar(length=total, label="re-extracting", file=sys.stderr) as bar:
+            s = run_reextract(db, list(pmids) or None, progress=bar.update)
+    except ExtractorError as e:
+        raise click.ClickException(str(e)) from None
+    for err in s.errors:
+        click.echo(f"Error: {err}", err=True)
+    reasons = ", ".join(f"{r}: {n}" for r, n in sorted(s.skipped.items()))
+    click.echo(f"{s.articles} article(s) re-extracted, {s.measurements} measurements"
+               + (f", skipped: {reasons}" if reasons else "") + f" in {s.seconds:.1f} s")
+    if s.errors:
+        sys.exit(1)
+
+
 DEMO_SQL = """
 SELECT pmid, kind, endpoint,
        coalesce(arm, (SELECT group_concat(value, ' vs ') FROM json_each(comparison))) AS "group",

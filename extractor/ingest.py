@@ -221,8 +221,10 @@ def _log(db: sqlite_utils.Database, name: str, size: int, sha: str, s: IngestSum
 
 
 def reextract(db: sqlite_utils.Database, pmids: Iterable[str] | None = None, *,
-              extractor: Extractor | None = None, batch_size: int = BATCH_SIZE) -> IngestSummary:
-    """Re-run extraction on stored raw records (all, or the given PMIDs): no refetch."""
+              extractor: Extractor | None = None, batch_size: int = BATCH_SIZE,
+              progress: Progress | None = None) -> IngestSummary:
+    """Re-run extraction on stored raw records (all, or the given PMIDs): no refetch.
+    `progress` is called with the number of records done since the last call."""
     summary = IngestSummary()
     t0 = time.perf_counter()
     fn = extractor or default_extractor()
@@ -239,8 +241,12 @@ def reextract(db: sqlite_utils.Database, pmids: Iterable[str] | None = None, *,
                                summary=summary))
         if len(batch) >= batch_size:
             write_batch(db, batch, summary)
+            if progress is not None:
+                progress(len(batch))
             batch = []
     write_batch(db, batch, summary)
+    if progress is not None and batch:
+        progress(len(batch))
     summary.seconds = time.perf_counter() - t0
     return summary
 
