@@ -248,6 +248,9 @@ def _ci_at(t: str, pos: int, bare: bool) -> tuple[re.Match[str], bool] | None:
     return None
 
 
+# what ends the text between a cue and its value but is no part of the cue: "HR was (", "odds ratio ="
+_CUE_TRAIL = re.compile(r"(?i)(?:[\s,:;=(\[]+|(?<![a-z])(?:was|were|is|of|at|to\s+be|estimated|reached|equal(?:led)?\s+to)"
+                        r"(?![a-z]))*$")
 _PER_UNIT = re.compile(r"\s?(?:/|per\s)\s?[A-Za-z][A-Za-z0-9-]{0,9}(?![A-Za-z])")
 _SPACE_PUNCT = re.compile(r"[\s,;:]*")
 _SKIP_TO_P = re.compile(r"[\s,;:)\]]*(?:(?i:respectively)[\s,;:]*)?[(\[]?\s*")
@@ -360,7 +363,7 @@ def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
         while mod:
             start -= len(mod.group(0))
             mod = c.modifier.search(_before(t, start, 60))
-        cue_text = re.sub(r"(?i)[\s,:=]*(?:(?:was|were|is|of|at)\s*)*$", "", text[start:vs])
+        cue_text = _CUE_TRAIL.sub("", text[start:vs])
         per = _PER_UNIT.match(t, ve)  # "HR, 1.07/Gy; 95% CI ..."
         tail = _tail(t, per.end() if per else ve, used)
         if tail.ci and tail.ci[2] is None and (vm.group("blevel") or vm.group("blevel2")):
@@ -562,6 +565,16 @@ def _typed(t: str, items: list[_Item], used: bytearray) -> list[Mention]:
     return out
 
 
+_CLAUSE_BREAK = re.compile(r";|\.(?!\d)")
+
+
+def _closed_by_respectively(t: str, ms: list[Mention], g: list[int], resp: re.Pattern[str]) -> bool:
+    first, last = ms[g[0]], ms[g[-1]]
+    after = re.match(r"[)\]]*[^.;()\[\]\d]{0,100}", t[last.end:])
+    return bool(resp.search(after.group(0) if after else "")) or bool(resp.search(t[first.start:last.end])) or \
+        bool(resp.search(_before(t, first.start, 20)))
+
+
 def _group(t: str, ms: list[Mention]) -> list[Mention]:
     """Same `group` id for coordinated values; `respectively` when the list is closed by it."""
     ms = sorted(ms, key=lambda m: m.value_start)
@@ -579,15 +592,17 @@ def _group(t: str, ms: list[Mention]) -> list[Mention]:
                 continue
         groups.append([i])
     out = list(ms)
+    lists = [g for g in groups if len(g) > 1]
+    closed = [_closed_by_respectively(t, out, g, resp) for g in lists]
+    # "diarrhoea 7% vs. 6%, neutropenia 5% vs. 13%, ..., respectively": the word closes
+    # every list of the same length in its clause, not only the last one
+    for k in range(len(lists) - 2, -1, -1):
+        if not closed[k] and closed[k + 1] and len(lists[k]) == len(lists[k + 1]) and \
+                not _CLAUSE_BREAK.search(t[out[lists[k][-1]].end:out[lists[k + 1][0]].start]):
+            closed[k] = True
     gid = 0
-    for g in groups:
-        if len(g) < 2:
-            continue
-        first, last = out[g[0]], out[g[-1]]
-        after = re.match(r"[)\]]*[^.;()\[\]\d]{0,100}", t[last.end:])
-        inside = t[first.start:last.end]
-        respectively = bool(resp.search(after.group(0) if after else "")) or bool(resp.search(inside)) or \
-            bool(resp.search(_before(t, first.start, 20)))
+    for g, respectively in zip(lists, closed):
+        last = out[g[-1]]
         p_shared = last.p_value
         # "at 3 years and 5 years": a time point makes the whole list time points
         shared_flags = tuple(f for f in ("timepoint",) if any(f in out[i].flags for i in g))
