@@ -164,3 +164,54 @@ def test_sentence_split_keeps_vs_and_p() -> None:
     t = "Rates were 44.8% vs. 27.8% (P<.001). Grade 3 events occurred (P=0.005). 12-month OS was 40%."
     assert [t[s:e] for s, e in sentences(t)] == [
         "Rates were 44.8% vs. 27.8% (P<.001).", "Grade 3 events occurred (P=0.005).", "12-month OS was 40%."]
+
+
+# ---------------------------------------------------------------- robustness (hypothesis)
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from extractor.models import Measurement  # noqa: E402
+
+SEEDS = [
+    "Median overall survival was 11.2 months with zumab and 8.1 months with placebo (hazard ratio for death, 0.72; 95% CI, 0.58 to 0.90; P=0.004).",
+    "Objective responses occurred in 31% and 9% of patients in the zumab and placebo groups, respectively.",
+    "Grade 3 or higher adverse events occurred in 205 [86%] of 237 vs 160 [70%] of 228 patients; p<0.0001.",
+    "The 1-, 2-, and 3-year survival rates were 58%, 34%, and 17% (HR 0\u00b778, 95% CI 0\u00b765\u20130\u00b793).",
+]
+_NOISE = st.sampled_from(list("0123456789.,;:()[]%-\u2013\u00b7 <>=") + ["vs.", " and ", "95% CI", "HR", "months"])
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> str:
+    text = list(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(0, 12))):
+        i = draw(st.integers(0, len(text)))
+        op = draw(st.integers(0, 2))
+        if op == 0:
+            text.insert(i, draw(_NOISE))
+        elif text:
+            j = min(i, len(text) - 1)
+            if op == 1:
+                del text[j]
+            else:
+                text[j] = draw(_NOISE)
+    return "".join(text)
+
+
+def _check_valid(a: Article) -> None:
+    _, ms = extract(a)
+    for m in ms:
+        Measurement.model_validate(m.model_dump())
+        assert a.abstract[m.start:m.end] == m.evidence
+        assert m.value == m.value  # never NaN
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=300))
+def test_arbitrary_text_never_raises(text: str) -> None:
+    _check_valid(article(("METHODS", METHODS), ("RESULTS", text)))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_mutated_result_sentences_yield_valid_records(text: str) -> None:
+    _check_valid(article(("METHODS", METHODS), ("RESULTS", text)))
