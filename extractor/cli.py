@@ -60,13 +60,18 @@ def _ingest_with_bar(db, files, *, extract: bool, bulk: dict | None = None):
 
     from .ingest import ingest_files
 
-    total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
-    with click.progressbar(length=total, label="ingesting", file=sys.stderr) as bar:
-        if bulk is not None:
-            from .parallel import ingest_paths
+    import sqlite3
 
-            return ingest_paths(db, files, extract=extract, progress=bar.update, **bulk)
-        return ingest_files(db, files, extract=extract, progress=bar.update)
+    total = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+    try:
+        with click.progressbar(length=total, label="ingesting", file=sys.stderr) as bar:
+            if bulk is not None:
+                from .parallel import ingest_paths
+
+                return ingest_paths(db, files, extract=extract, progress=bar.update, **bulk)
+            return ingest_files(db, files, extract=extract, progress=bar.update)
+    except sqlite3.Error as e:  # locked past the timeout, disk full, ...: nothing of the batch was written
+        raise click.ClickException(f"database error: {e} (the last batch was rolled back)") from None
 
 
 @main.command()

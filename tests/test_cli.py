@@ -130,3 +130,18 @@ def test_reextract_fills_measurements_from_raw_xml(runner: CliRunner, fixtures_d
     q = runner.invoke(main, ["query", "SELECT count(DISTINCT pmid) AS n FROM measurements"
                              " WHERE pmid IN ('99900001', '99900002', '99900003', '99900004')", "--json", "--db", db])
     assert json.loads(q.stdout) == {"n": 4}
+
+
+def test_database_error_during_ingest_is_one_line(runner: CliRunner, fixtures_dir: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from extractor import store
+
+    def locked(*_a, **_k):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(store, "save", locked)
+    r = runner.invoke(main, ["ingest", str(fixtures_dir / "efetch_trials.xml"), "--db", str(tmp_path / "l.db")])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert r.stderr.strip().splitlines()[-1].startswith("Error: database error: database is locked")
