@@ -650,7 +650,9 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
             ep_hit = _nearest_before(hits, m.value_start)
             if cue is None and not (ep_hit and ep_hit.code in SURVIVAL and m.group is not None):
                 continue
-            window = sent[(cue.end() if cue else ep_hit.start):m.value_start]
+            w0 = cue.end() if cue else ep_hit.start
+            w0 = max([w0, *(x.end for x in mentions if x is not m and x.end <= m.start)])
+            window = sent[w0:m.value_start]  # the words between, not another value's CI
             if r.median_block.search(window) and not (ep_hit and (cue is None or ep_hit.start > cue.start())):
                 continue
             code = ep_hit.code if ep_hit and ep_hit.code in SURVIVAL else None
