@@ -290,3 +290,17 @@ def test_no_doctype_is_fine_for_lxml_but_entrez_needs_the_dtd() -> None:
     assert parse_bytes(b"<PubmedArticleSet></PubmedArticleSet>") == []
     with pytest.raises(ParseError, match="no DOCTYPE"):
         parse_entrez(b"<PubmedArticleSet></PubmedArticleSet>")
+
+
+@pytest.mark.parametrize("name", ["efetch_trials.xml", "baseline_sample.xml.gz"])
+def test_fixtures_are_valid_under_ncbis_dtd(fixtures_dir: Path, name: str) -> None:
+    """Our fixtures follow pubmed_250101.dtd exactly (the copy biopython bundles, read locally)."""
+    from Bio import Entrez
+    from lxml import etree
+
+    data = (fixtures_dir / name).read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    dtd = etree.DTD(str(Path(Entrez.__path__[0]) / "DTDs" / "pubmed_250101.dtd"))
+    tree = etree.fromstring(data, etree.XMLParser(load_dtd=False, no_network=True, resolve_entities=False))
+    assert dtd.validate(tree), dtd.error_log.filter_from_errors()
