@@ -69,6 +69,7 @@ class AttributionRules(_Rule):
     outcome_examples: list[tuple[str, str]]
     outcome_block: Flagged
     outcome_after: Flagged
+    outcome_block_near: Flagged
     median_cue: Flagged
     median_block: Flagged
     landmark: Captured
@@ -101,6 +102,7 @@ class _Compiled:
     outcome_names: list[str]
     outcome_block: re.Pattern[str]
     outcome_after: re.Pattern[str]
+    outcome_block_near: re.Pattern[str]
     median_cue: re.Pattern[str]
     median_block: re.Pattern[str]
     landmark: re.Pattern[str]
@@ -137,6 +139,7 @@ def attribution_rules() -> _Compiled:
         outcome_names=[o.name for o in r.outcomes],
         outcome_block=re.compile(r.outcome_block.pattern, i),
         outcome_after=re.compile(r.outcome_after.pattern, i),
+        outcome_block_near=re.compile(r.outcome_block_near.pattern.lstrip("^"), i),
         median_cue=re.compile(r.median_cue.pattern, i),
         median_block=re.compile(r.median_block.pattern, i),
         landmark=re.compile(r.landmark.pattern, i),
@@ -320,27 +323,28 @@ def _death_kind(sent: str, h: Hit, m: Mention) -> str:
     return h.code
 
 
-def _rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int, list_end: int) -> tuple[str | None, Hit | None]:
+def _rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int,
+                   list_end: int) -> tuple[str | None, Hit | None, int]:
     """Endpoint of a percentage: the phrase right after it ("3% complete responses"), the one
     its list is said to have ("26% of X patients had stable disease"), else the nearest before."""
     free = hits
     after = [h for h in free if h.start >= m.end]
     if after and re.fullmatch(r"\s*", sent[m.end:after[0].start]):
-        return after[0].code, after[0]
+        return after[0].code, after[0], after[0].start
     after = [h for h in free if h.start >= list_end]
     if after:
         gap = sent[list_end:after[0].start]
         if len(gap) <= 60 and attribution_rules().outcome_after.search(gap) \
                 and not re.search(r"[;]|\b(was|were)\b|\d%", gap):
-            return after[0].code, after[0]
+            return after[0].code, after[0], after[0].start
     before = _nearest_before(free, m.start, floor)
     word = _outcome_at(sent, hits, floor, m.start, skip_death=True)
     if word is not None and (before is None or word[0] > before.end):
-        return f"other:{word[1]}", None
+        return f"other:{word[1]}", None, word[0]
     if before is not None:
-        return before.code, before
+        return before.code, before, before.start
     word = _outcome_at(sent, hits, floor, m.start) or _outcome_at(sent, hits, m.end, min(len(sent), m.end + 40))
-    return (f"other:{word[1]}" if word else None), None
+    return (f"other:{word[1]}" if word else None), None, (word[0] if word else m.start)
 
 
 # ---------------------------------------------------------------- arms
@@ -651,6 +655,9 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
             if cue is None and not (ep_hit and ep_hit.code in SURVIVAL and m.group is not None):
                 continue
             w0 = cue.end() if cue else ep_hit.start
+            first = min([x.start for x in mentions if x.start >= w0] or [m.value_start])
+            if r.median_block.search(sent, w0, first):
+                continue  # "Median follow-up was 27.9 months ... and 24.8 months"
             w0 = max([w0, *(x.end for x in mentions if x is not m and x.end <= m.start)])
             window = sent[w0:m.value_start]  # the words between, not another value's CI
             if r.median_block.search(window) and not (ep_hit and (cue is None or ep_hit.start > cue.start())):
@@ -669,7 +676,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
             it = _Item(m, "median", code)
         elif m.type == "percent":
             list_end = max((x.end for x in mentions if m.group is not None and x.group == m.group), default=m.end)
-            code, hit = _rate_endpoint(sent, m, hits, clause_floor, list_end)
+            code, hit, gov = _rate_endpoint(sent, m, hits, clause_floor, list_end)
             if code is None:
                 continue
             gov_end = hit.end if hit is not None and hit.end <= m.start else m.start
@@ -678,7 +685,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
                 continue
             if hit is not None and code == "OS" and _death_like(sent, hit):
                 code = "other:death"
-            if code.startswith("other:") and r.outcome_block.search(sent[:m.start]):
+            if code.startswith("other:") and (r.outcome_block.search(sent, 0, m.start)
+                                              or r.outcome_block_near.match(sent, m.end)):
                 continue
             timepoint = None
             lm = None

@@ -251,6 +251,7 @@ def _ci_at(t: str, pos: int, bare: bool) -> tuple[re.Match[str], bool] | None:
 # what ends the text between a cue and its value but is no part of the cue: "HR was (", "odds ratio ="
 _CUE_TRAIL = re.compile(r"(?i)(?:[\s,:;=(\[]+|(?<![a-z])(?:was|were|is|of|at|to\s+be|estimated|reached|equal(?:led)?\s+to)"
                         r"(?![a-z]))*$")
+_LEVEL_AFTER = re.compile(r"\s*[,;]\s*(?P<level>\d{2}(?:\.\d+)?)\s?%\s?(?:CI|CrI|(?i:confidence\s+interval))")
 _PER_UNIT = re.compile(r"\s?(?:/|per\s)\s?[A-Za-z][A-Za-z0-9-]{0,9}(?![A-Za-z])")
 _SPACE_PUNCT = re.compile(r"[\s,;:]*")
 _SKIP_TO_P = re.compile(r"[\s,;:)\]]*(?:(?i:respectively)[\s,;:]*)?[(\[]?\s*")
@@ -273,9 +274,13 @@ def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
         m, marked = hit
         low, high = _num(m.group("low")), (_num(m.group("high")) if m.group("high") else None)
         level = _level(m.groupdict().get("level") or m.groupdict().get("level2")) if marked else None
-        out.ci = (low, high, level)
         out.end = pos = m.end()
-        _mark(used, m.start(), m.end())
+        if not marked:
+            lm = _LEVEL_AFTER.match(t, pos)  # "(0.30-0.80, 95% CI)"
+            if lm:
+                level, out.end, pos = float(lm.group("level")), lm.end(), lm.end()
+        out.ci = (low, high, level)
+        _mark(used, m.start(), pos)
         per = _PER_UNIT.match(t, pos)
         if per:
             pos = per.end()

@@ -108,6 +108,8 @@ def test_rule_files_validate_and_examples_hold() -> None:
         assert bool(r.median_block.search(text)) is want, text
     for text, want in raw.outcome_after.examples:
         assert bool(r.outcome_after.search(text)) is want, text
+    for text, want in raw.outcome_block_near.examples:
+        assert bool(r.outcome_block_near.match(text)) is want, text
     for text, want in raw.outcome_block.examples:
         assert bool(r.outcome_block.search(text)) is want, text
     for text, want in raw.landmark_list.examples:
