@@ -74,6 +74,8 @@ class AttributionRules(_Rule):
     median_block: Flagged
     landmark: Captured
     landmark_list: Captured
+    landmark_block: Flagged
+    median_carry_words: list[str]
     both_arms: Flagged
     arm_after: Captured
     arm_before: Captured
@@ -107,6 +109,8 @@ class _Compiled:
     median_block: re.Pattern[str]
     landmark: re.Pattern[str]
     landmark_list: re.Pattern[str]
+    landmark_block: re.Pattern[str]
+    median_carry_words: frozenset[str]
     both_arms: re.Pattern[str]
     arm_after: re.Pattern[str]
     arm_before: re.Pattern[str]
@@ -144,6 +148,8 @@ def attribution_rules() -> _Compiled:
         median_block=re.compile(r.median_block.pattern, i),
         landmark=re.compile(r.landmark.pattern, i),
         landmark_list=re.compile(r.landmark_list.pattern, i),
+        landmark_block=re.compile(r.landmark_block.pattern, i),
+        median_carry_words=frozenset(r.median_carry_words),
         both_arms=re.compile(r.both_arms.pattern, i),
         arm_after=re.compile(r.arm_after.pattern),
         arm_before=re.compile(r.arm_before.pattern),
@@ -397,6 +403,7 @@ def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str 
             b = r.arm_before_known.search(sent[lo:m.value_start])
             if b:  # "response to X was", "and X (": only when X is one of the trial's arms
                 phrase, known_only = b.group("a") or b.group("b"), True
+    phrase = phrase.strip(" .,;:") if phrase else phrase
     if not phrase or r.arm_stop.match(phrase.strip()) or re.fullmatch(r"[\d.\s%]+", phrase):
         return None
     want = _words(phrase)
@@ -669,8 +676,9 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
                 tm = re.search(r"(?i)\bmedian\s+(time to [a-z -]{3,30}?|duration of [a-z -]{3,30}?)(?=\s+(?:was|of|were|is)\b|,|\s*\()", before)
                 if tm:
                     code = "other:" + tm.group(1).lower().strip()
-                elif cue is not None and ctx.endpoint in SURVIVAL and not ep_hit:
-                    code = ctx.endpoint
+                elif cue is not None and ctx.endpoint in SURVIVAL and not ep_hit and set(
+                        re.findall(r"[a-z]+", sent[cue.end():m.value_start].lower())) <= r.median_carry_words:
+                    code = ctx.endpoint  # "(median, 3.8 v 1.9 months)" after "PFS was prolonged"
             if code is None:
                 continue
             it = _Item(m, "median", code)
@@ -692,7 +700,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
             lm = None
             region = sent[max(0, (hit.start if hit is not None else m.start) - 30):m.start]
             for x in r.landmark.finditer(region):
-                lm = x
+                if not r.landmark_block.search(region[:x.start()]):  # "under the age of 60 years"
+                    lm = x
             if lm is not None:
                 timepoint = _timepoint(lm)
             if code in SURVIVAL and timepoint is None and code != "OS":

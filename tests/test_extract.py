@@ -146,6 +146,8 @@ def test_rule_files_validate_and_examples_hold() -> None:
     for text, want in raw.outcome_examples:
         found = _outcome_at(text, [], 0, len(text))
         assert found and found[1] == want, text
+    for text, want in raw.landmark_block.examples:
+        assert bool(r.landmark_block.search(text)) is want, text
     for text, want in raw.both_arms.examples:
         assert bool(r.both_arms.search(text)) is want, text
     for f, pat in zip(raw.population_frames, r.frames):
