@@ -524,6 +524,8 @@ def _group_arms(sections: list[tuple[str | None, str]]) -> list[_Cand]:
     for _, text in sections:
         for m in comp.group_mention.finditer(text):
             name = m.group("name").strip()
+            if re.search(r"(?i)\b(?:or|versus|vs)\b", name):
+                continue  # "the treatment or control group": two groups
             if comp.group_generic.match(name) or not _plausible(name) and not re.match(r"\d", name):
                 continue
             inner = m.group("inner") or ""
@@ -548,12 +550,17 @@ def _tokens(name: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in rules().filler and len(w) > 2}
 
 
-_COMPARE_SEP = re.compile(r"(?i)\s+(?:versus|vs\.?|compared\s+with|compared\s+to|with|to)\s+")
+_COMPARE_SEP = re.compile(r"(?i)\s+(?:versus|vs\.?|compared\s+with|compared\s+to)\s+")
+_COMPARE_WEAK = re.compile(r"(?i)\s+(?:with|to)\s+")
 
 
 def _compare_arms(span: str) -> list[_Cand]:
-    """'A with B in 500 patients' / 'A versus B or C': split at the first comparison word."""
+    """'A with B in 500 patients' / 'A versus B or C': split at the comparison word."""
+    for pat, rep in rules().arm_synonyms:
+        span = pat.sub(rep, span)  # "A combined with B versus B alone": the "with" is not the comparison
     parts = _COMPARE_SEP.split(span, maxsplit=1)
+    if len(parts) != 2:
+        parts = _COMPARE_WEAK.split(span, maxsplit=1)
     if len(parts) != 2:
         return []
     a, b = parts
