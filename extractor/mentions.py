@@ -15,7 +15,7 @@ from typing import Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from extractor.consistency import ASYMMETRY_TOLERANCE, log_asymmetry
+from extractor.consistency import log_asymmetry
 from extractor.errors import RuleError
 from extractor.rules import load_rules
 from extractor.text import normalise
@@ -557,7 +557,7 @@ def _typed(t: str, items: list[_Item], used: bytearray) -> list[Mention]:
                 for cm in compiled().cue.finditer(t, 0, it.start):
                     kind = cm.lastgroup
                 if kind is None and ("." not in t[it.start:it.vend] or
-                                     log_asymmetry(it.value, tail.ci[0], tail.ci[1]) > ASYMMETRY_TOLERANCE):
+                                     log_asymmetry(it.value, tail.ci[0], tail.ci[1]) > _BARE_ASYMMETRY):
                     continue  # "40 (24-63)": with no cue, only a decimal with a log-symmetric CI looks like a ratio
                 _tail(t, it.end, used)
                 out.append(Mention("ratio", it.value, it.start, tail.end, it.start, it.end, ratio_kind=kind,
@@ -621,6 +621,8 @@ def _group(t: str, ms: list[Mention]) -> list[Mention]:
 
 
 _DIGIT = re.compile(r"\d")
+# a cue-less "1.29 (0.78-2.14)" is taken for a ratio only when its CI is about log-symmetric
+_BARE_ASYMMETRY = 0.05
 
 
 def find_mentions(text: str) -> list[Mention]:
