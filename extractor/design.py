@@ -114,6 +114,7 @@ class DesignRules(_Rule):
     control_words: str
     experimental_words: str
     filler_words: list[str]
+    alias_stopwords: list[str]
     population_cues: list[ListRule]
 
 
@@ -145,6 +146,7 @@ class _Compiled:
     control: re.Pattern[str]
     experimental: re.Pattern[str]
     filler: frozenset[str]
+    alias_stop: frozenset[str]
     populations: list[re.Pattern[str]]
 
 
@@ -187,6 +189,7 @@ def rules() -> _Compiled:
         control=re.compile(r.control_words),
         experimental=re.compile(r.experimental_words),
         filler=frozenset(r.filler_words),
+        alias_stop=frozenset(r.alias_stopwords),
         populations=[re.compile(p.pattern) for p in r.population_cues],
     )
 
@@ -685,8 +688,8 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
         others = set().union(*(t for j, t in enumerate(toks) if j != i))
         distinct.append(toks[i] - others)
         for t in sorted(distinct[i]):
-            if t.isdigit():
-                continue  # "180" (a dose) would also name "180 patients"
+            if t.isdigit() or t in rules().alias_stop or len(t) < 4 and not t.isalpha():
+                continue  # "180" (a dose) would also name "180 patients"; "lung", "high" name no arm alone
             if t not in {x.lower() for x in a.aliases} and t != a.name.lower():
                 a.aliases.append(t)
     text = article.title + "\n" + article.abstract
