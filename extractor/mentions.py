@@ -100,6 +100,7 @@ class PatternRules(_Strict):
     context: dict[str, ContextRule]
     ratio_cues: dict[str, list[str]]
     ratio_cue_literals: list[str]  # every cue contains one of these (a fast pre-check)
+    ratio_cue_examples: dict[str, list[str]]  # each must be found as a cue of its kind
     cue_modifiers: list[str]
     units: dict[str, str]
     number_words: dict[str, int]

@@ -71,15 +71,17 @@ def test_context_examples(name: str) -> None:
 
 
 def test_ratio_cues_cover_all_kinds() -> None:
+    """Every cue example is found whole, as its own kind, and passes the literal pre-check."""
     cue = compiled().cue
-    for text, kind in [("hazard ratio", "hazard_ratio"), ("HR", "hazard_ratio"), ("subdistribution hazard ratio",
-                       "hazard_ratio"), ("odds ratio", "odds_ratio"), ("aOR", "odds_ratio"),
-                       ("relative risk", "risk_ratio"), ("rate ratio", "risk_ratio"),
-                       ("incidence rate ratio", "risk_ratio"), ("IRR", "risk_ratio")]:
-        m = cue.search(text)
-        assert m and m.lastgroup == kind, text
-        assert any(lit in text for lit in compiled().cue_literals), f"{text!r} escapes the literal pre-check"
-    assert cue.search("relative risk reduction") is None or cue.search("relative risk reduction").lastgroup != "risk_ratio"
+    examples = rules().ratio_cue_examples
+    assert set(examples) == {"hazard_ratio", "odds_ratio", "risk_ratio"}
+    for kind, texts in examples.items():
+        for text in texts:
+            m = cue.search(text)
+            assert m and m.lastgroup == kind and m.end() == len(text), text
+            assert any(lit in text for lit in compiled().cue_literals), f"{text!r} escapes the literal pre-check"
+    assert not any(m.lastgroup == "risk_ratio" for m in cue.finditer("relative risk reduction"))
+    assert cue.search("ORR and CR were higher") is None
 
 
 def test_rule_files_are_validated() -> None:
