@@ -258,7 +258,7 @@ def _death_like(sent: str, h: Hit) -> bool:
 def _is_result(sent: str, m: Mention) -> bool:
     """Drop follow-up times and time points, unless a median cue governs the duration closely
     ("a median survival of 7.9 months" is a result, "survival at 12 months" is not)."""
-    if "follow_up" in m.flags or "adjective" in m.flags:
+    if "follow_up" in m.flags or "adjective" in m.flags or "difference" in m.flags:
         return False
     if "timepoint" not in m.flags:
         return True
@@ -387,6 +387,24 @@ def _words(name: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in _FILLER}
 
 
+_NEG = {"no", "not", "non", "without"}
+
+
+def _best_arm(want: set[str], fr: design.Frame) -> str | None:
+    """The trial arm a phrase names: same words first, then a longer name, then a shorter one;
+    never across a negation ("not at risk" is not "at risk")."""
+    best: tuple[int, str] | None = None
+    for arm in fr.arms:
+        for name in (arm.name, *arm.aliases):
+            have = _words(name)
+            if not have or bool(have & _NEG) != bool(want & _NEG):
+                continue
+            rank = 3 if have == want else 2 if want <= have else 1 if have <= want else 0
+            if rank and (best is None or rank > best[0]):
+                best = (rank, arm.name)
+    return best[1] if best else None
+
+
 def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str | None:
     """An arm the text names next to the value ("in the X group", "arm B, 8 months") when
     design.find_arm knows no alias for it: mapped onto the trial's arm sharing its words."""
@@ -409,11 +427,9 @@ def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str 
     want = _words(phrase)
     if not want:
         return None
-    for arm in fr.arms:
-        for name in (arm.name, *arm.aliases):
-            have = _words(name)
-            if have and (want <= have or have <= want):
-                return arm.name
+    mapped = _best_arm(want, fr)
+    if mapped:
+        return mapped
     if want & _CONTROL:
         controls = [x.name for x in fr.arms if not x.experimental]
         if len(controls) == 1:
