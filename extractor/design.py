@@ -440,6 +440,10 @@ def _split_arms(span: str) -> list[_Cand]:
             if base and _plausible(base) and c.name:
                 c.name = f"{c.name} plus {base}"
     else:
+        colon = text.find(":")
+        if colon > 0 and comp.arm_sep.search(text[:colon]) and not re.search(
+                r"(?i)\b(?:regimens|groups|arms|treatments|strategies|conditions|interventions|options)\s*$", text[:colon]):
+            text = text[:colon]  # "A (n = 40) versus B (n = 40): either 40000 IU or 20000 IU"
         last = _LAST_OR.search(text)
         if last and "," in text[last.end():]:
             text = text[:text.index(",", last.end())]  # "A or B, starting at 50 mg, ..."
@@ -695,7 +699,7 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
     text = article.title + "\n" + article.abstract
     controls = [a for a in arms if not a.experimental]
     experimentals = [a for a in arms if a.experimental]
-    for m in re.finditer(r"(?i)\b((?:[\w/+-]+\s+){0,2}?[\w/+-]+)[\s-]+(?:group|arm)s?\b", text):
+    for m in re.finditer(r"(?i)\b((?:[\w/+-]+\s+){0,2}?[\w/+-]+)[\s-]+(?:group|arm)s?\b(?!\s+(?-i:[A-Z0-9]{1,2}|I{1,3}|IV)\b)", text):
         phrase = re.sub(r"(?i)^(?:(?:the|in|of|to|with|for|and|a|or|than|vs|versus)\s+)+", "", m.group(1))
         low = phrase.lower()
         if re.fullmatch(r"(?i)(?:control|placebo|usual[- ]care|comparator|reference)", phrase) and len(controls) == 1:
@@ -708,6 +712,11 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
                 continue
             target = hits[0]
         alias = re.sub(r"(?i)^(?:(?:the|in|of|to|with|for|and|a|or|than|vs|versus)\s+)+", "", m.group(0)).strip()
+        keys = distinct[arms.index(target)] | {"control", "placebo", "usual", "comparator", "reference",
+                                                "intervention", "interventional", "experimental", "active"}
+        words = alias.split()
+        first = next((i for i, w in enumerate(words) if any(k in w.lower() for k in keys)), 0)
+        alias = " ".join(words[first:])  # "whilst the control group" -> "control group"
         if re.search(r"(?i)\b(?:versus|vs|or|than|compared|and\s+\w+\s+(?:group|arm)s)\b", alias):
             continue  # "bandage versus arm", "treatment and placebo groups": not one group
         if alias.lower() != target.name.lower() and alias not in target.aliases and len(alias) <= 60:
