@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from .models import Article, Trial
 from .rules import load_rules
 
-__all__ = ["Arm", "Frame", "frame", "find_arm", "registrations", "phase", "n_randomized", "rules"]
+__all__ = ["Arm", "Frame", "frame", "find_arm", "registrations", "phase", "n_randomized", "allocation_ratio", "rules"]
 
 
 # ---------------------------------------------------------------- rules (validated data)
@@ -212,6 +212,7 @@ class Frame:
     arms: list[Arm]
     populations: list[str] = field(default_factory=list)
     _matcher: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    _terms: list[str] = field(default_factory=list, repr=False, compare=False)  # arm name of each alternative
 
 
 # ---------------------------------------------------------------- registry ids, phase, size
@@ -549,10 +550,6 @@ def _is_control(name: str) -> bool:
     return bool(rules().control.search(name)) and not rules().experimental.search(name)
 
 
-def _words(name: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in rules().filler}
-
-
 def _tokens(name: str) -> set[str]:
     return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in rules().filler and len(w) > 2}
 
@@ -769,7 +766,7 @@ def _matcher(fr: Frame) -> re.Pattern[str] | None:
            r"(?:-(?:based|containing|combination|alone|treated))?"
            r"(?:[\s-]+(?:combination|alone|monotherapy|therapy|treatment|regimen))?"
            r"(?:[\s-]+(?:group|arm|cohort)s?)?(?![\w])")
-    fr._terms = [n for _, n in terms]  # type: ignore[attr-defined]
+    fr._terms = [n for _, n in terms]
     return re.compile(pat)
 
 
@@ -779,7 +776,7 @@ def find_arm(text: str, frame: Frame) -> list[tuple[int, int, str]]:
         frame._matcher = _matcher(frame)
     if frame._matcher is None:
         return []
-    names: list[str] = frame._terms  # type: ignore[attr-defined]
+    names = frame._terms
     out = []
     for m in frame._matcher.finditer(text):
         idx = next(int(k[1:]) for k, v in m.groupdict().items() if v is not None)
