@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from extractor import design
@@ -209,9 +211,6 @@ def test_arm_not_names_examples(text: str, rejected: bool) -> None:
 
 
 # ---------------------------------------------------------------- robustness
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 _PIECES = st.sampled_from([
     "Patients were randomly assigned in a 2:1 ratio to receive ", "drugamab", " or ", "placebo", ".",
     " versus ", "(n = 120)", "(arm A)", "; ", ", ", "NCT0123456", "7", "Phase II", "/", "(", ")", "[", "]",
