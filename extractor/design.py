@@ -112,6 +112,8 @@ class DesignRules(_Rule):
     arm_not_names: str
     arm_not_names_examples: list[tuple[str, bool]]
     control_words: str
+    strict_control: str
+    strict_control_examples: list[tuple[str, bool]]
     experimental_words: str
     filler_words: list[str]
     alias_stopwords: list[str]
@@ -144,6 +146,7 @@ class _Compiled:
     arm_strip: list[re.Pattern[str]]
     arm_not_names: re.Pattern[str]
     control: re.Pattern[str]
+    strict_control: re.Pattern[str]
     experimental: re.Pattern[str]
     filler: frozenset[str]
     alias_stop: frozenset[str]
@@ -187,6 +190,7 @@ def rules() -> _Compiled:
         arm_strip=[re.compile(s) for s in r.arm_strip],
         arm_not_names=re.compile(r.arm_not_names),
         control=re.compile(r.control_words),
+        strict_control=re.compile(r.strict_control),
         experimental=re.compile(r.experimental_words),
         filler=frozenset(r.filler_words),
         alias_stop=frozenset(r.alias_stopwords),
@@ -428,8 +432,14 @@ def _unprotect(s: str) -> str:
 _LAST_OR = re.compile(r"(?i)\s(?:or|versus|vs\.?)\s(?!.*\s(?:or|versus|vs\.?)\s)")
 
 
+_TWO_GROUPS = re.compile(r"(?i)^(?P<a>.+?\b(?:group|arm)(?:\s*\([^()]*\))?)\s*,?\s+and\s+(?P<b>(?:an?|the)\s+.+?\b(?:group|arm)\b.*)$")
+
+
 def _split_arms(span: str) -> list[_Cand]:
     comp = rules()
+    two = _TWO_GROUPS.match(span)
+    if two:  # "an experimental group (X) and a control group (Y)"
+        span = two.group("a") + " or " + two.group("b")
     text = _protect(span)
     m = comp.arm_either.match(text)
     parts: list[str]
@@ -656,6 +666,9 @@ def _arms(article: Article) -> list[Arm]:
             name = f"{label} ({name})"
         aliases = ([c.name] if name != c.name else []) + [a for a in c.aliases]
         arms.append(Arm(name=name, aliases=aliases, experimental=not (c.control or _is_control(c.name))))
+    if len(arms) >= 2 and not any(a.experimental for a in arms):
+        for a in arms:  # "an observation group and a control group": the one not a plain control is tested
+            a.experimental = not rules().strict_control.match(a.name)
     arms = _order(arms, title)
     _add_aliases(arms, article)
     return arms

@@ -232,3 +232,8 @@ def test_frame_never_raises_and_spans_are_valid(title: str, body: list[str]) -> 
 @pytest.mark.parametrize("text,want", R.label_groups.examples)
 def test_label_group_examples(text: str, want: list[str]) -> None:
     assert [c.name for c in design._label_arms(text)] == want
+
+
+@pytest.mark.parametrize("text,control", R.strict_control_examples)
+def test_strict_control_examples(text: str, control: bool) -> None:
+    assert bool(design.rules().strict_control.match(text)) is control
