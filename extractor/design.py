@@ -432,7 +432,8 @@ def _unprotect(s: str) -> str:
 _LAST_OR = re.compile(r"(?i)\s(?:or|versus|vs\.?)\s(?!.*\s(?:or|versus|vs\.?)\s)")
 
 
-_TWO_GROUPS = re.compile(r"(?i)^(?P<a>.+?\b(?:group|arm)(?:\s*\([^()]*\))?)\s*,?\s+and\s+(?P<b>(?:an?|the)\s+.+?\b(?:group|arm)\b.*)$")
+_TWO_GROUPS = re.compile(r"(?i)^(?P<a>(?:(?:an?|the)\s+[^,;]+?|.+?\b(?:group|arm)(?:\s*\([^()]*\))?))\s*,?\s+and\s+"
+                         r"(?P<b>(?:an?|the)\s+[^,;]+?\b(?:group|arm)s?\b.*)$")
 
 
 def _split_arms(span: str) -> list[_Cand]:
@@ -631,7 +632,8 @@ def _arms(article: Article) -> list[Arm]:
     options += [(o, 0.25 - 0.02 * i) for i, o in enumerate(_cue_arms(rest, comp.arm_cues))]
     from_title = _title_arms(title)
     options += [(from_title, 0.9 if len(from_title) >= 4 and re.search(r"(?i)factorial", body) else 0.3)]
-    options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(secs, comp.compare_cues, compare=True))]
+    framing = [x for x in secs if not re.search(r"(?i)result|finding|conclusion|interpretation|discussion", x[0] or "")]
+    options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(framing, comp.compare_cues, compare=True))]
     options += [(_group_arms(methods) or _group_arms(secs), 0.0)]
     scored = [(_support(o, body) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body)

@@ -562,11 +562,11 @@ def _comparison(sent: str, m: Mention, spans: list[tuple[int, int, str]], fr: de
     """[experimental, reference] of a ratio: the trial's pair, a "comparing A with B" phrase,
     or the arms named around it in a multi-arm trial."""
     arms = [a.name for a in fr.arms]
-    head = sent[:m.cue_start if m.cue_start is not None else m.start]
+    head = sent[:m.value_start]
     clause = head[max(head.rfind(";"), head.rfind(". ")) + 1:]
     named = comparison_phrase(clause, fr)
-    if named and (len(arms) != 2 or set(named) <= set(arms)):
-        return named
+    if named and (len(arms) != 2 or set(named) <= set(arms) or not set(named) & set(arms)):
+        return named  # the text says which arms this ratio compares
     if len(arms) == 2:
         return list(arms)
     pair = _uniq([it.arm for it in items if it.arm and it.kind in ("median", "rate")

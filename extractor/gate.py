@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from .errors import RuleError
 from .models import Article
@@ -26,8 +26,16 @@ class GateRules(BaseModel):
 
     description: str = ""
     publication_types: list[str]
+    hint: str
     patterns: list[str]
     examples: list[tuple[str, bool]]
+
+    @model_validator(mode="after")
+    def _hint_in_every_pattern(self) -> GateRules:
+        for p in self.patterns:
+            if self.hint.lower() not in p.lower():
+                raise ValueError(f"pattern {p!r} does not contain the hint {self.hint!r}")
+        return self
 
 
 class Gate:
@@ -35,18 +43,19 @@ class Gate:
 
     def __init__(self, rules: GateRules) -> None:
         self.publication_types = frozenset(rules.publication_types)
+        self.hint = rules.hint.lower()
         try:
             self.pattern = re.compile("|".join(f"(?:{p})" for p in rules.patterns), re.IGNORECASE)
         except re.error as e:
             raise RuleError(f"rules/rct_gate.json: bad pattern: {e}") from None
 
     def keeps_text(self, text: str) -> bool:
-        return self.pattern.search(text) is not None
+        return self.hint in text.lower() and self.pattern.search(text) is not None
 
     def keeps(self, article: Article) -> bool:
         if any(p.ui in self.publication_types for p in article.publication_types):
             return True
-        return self.keeps_text(article.title) or any(self.keeps_text(s.text) for s in article.sections)
+        return self.keeps_text(f"{article.title}\n{article.abstract}")
 
 
 @lru_cache(maxsize=1)
