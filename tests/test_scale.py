@@ -257,9 +257,11 @@ def test_gate_keeps_publication_type_or_randomization_language(fixtures_dir):
     assert not gate.keeps_text("Patients in the non-randomised arm were older.")
 
 
-def test_bad_gate_pattern_is_a_rule_error():
+def test_bad_gate_rules_are_refused():
     with pytest.raises(RuleError):
-        Gate(GateRules(publication_types=[], patterns=["(unclosed"], examples=[]))
+        Gate(GateRules(publication_types=[], hint="random", patterns=["(random"], examples=[]))
+    with pytest.raises(ValueError, match="does not contain the hint"):
+        GateRules(publication_types=[], hint="random", patterns=["allocated by lot"], examples=[])
 
 
 def test_cli_rct_only_skips_and_does_not_store_non_trials(tmp_path, fixtures_dir):
