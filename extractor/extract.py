@@ -444,7 +444,8 @@ def _uniq(names: list[str]) -> list[str]:
 def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]], fr: design.Frame,
                  all_mentions: list[Mention]) -> None:
     """Give each median and rate its arm: bound phrase, list order, or the trial's arm order."""
-    values = sorted((it for it in items if it.kind in ("median", "rate")), key=lambda it: it.mention.start)
+    values = sorted((it for it in items if it.kind in ("median", "rate") and it.arm is None),
+                    key=lambda it: it.mention.start)  # landmark runs may have named theirs
     if not values:
         return
     r = attribution_rules()
@@ -464,6 +465,8 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
     for members in groups.values():
         if len(members) < 2 or len({it.endpoint for it in members}) > 1:
             continue  # "median PFS was 6 months and median OS 14 months": not one arm each
+        if len({it.timepoint for it in members}) == len(members):
+            continue  # "1-, 2-, and 3-year rates of 58%, 34% and 17%": one value per time point
         first, last = members[0].mention, members[-1].mention
         k = len(members)
         inside = [i for i, sp in enumerate(spans) if first.end <= sp[0] and sp[1] <= last.start]
@@ -751,8 +754,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
             label = _subgroup_label(sent, it.mention, hits, spans)
             if label:
                 it.population = label
-    _assign_arms(sent, items, spans_free, fr, bounds)
     _landmark_lists(sent, items, arms)
+    _assign_arms(sent, items, spans_free, fr, bounds)
     if len(arms) >= 2:  # a rate that no arm claims is pooled over arms: SCHEMA does not annotate it
         items = [it for it in items if it.kind != "rate" or it.arm is not None]
     for it in items:
