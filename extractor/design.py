@@ -517,7 +517,11 @@ def _title_arms(title: str) -> list[_Cand]:
             ca, cb = _clean(a), _clean(re.sub(r"(?i)\s+with\s+.*$", "", b))
             words_b = cb.name.split()
             if comp.shared_head.match(ca.name) and len(words_b) >= 2 and comp.shared_head.match(words_b[0]):
-                ca.name = " ".join([ca.name, *words_b[1:]])  # "Standard-dose versus high-dose radiotherapy"
+                # "Standard-dose versus high-dose radiotherapy": the head is shared; the text may
+                # name each arm by its modifier alone ("intensive compared with standard ...")
+                ca.aliases += [ca.name, f"{ca.name} {words_b[1]}"]
+                cb.aliases += [words_b[0], f"{words_b[0]} {words_b[1]}"]
+                ca.name = " ".join([ca.name, *words_b[1:]])
             arms = [c for c in (ca, cb) if _plausible(c.name)]
             factor = re.search(r"(?i)\bwith\s+or\s+without\s+(?P<x>[^:;]+)", m.group("b"))
             if factor and len(arms) == 2:  # a factorial design: two more arms
@@ -579,7 +583,10 @@ def _compare_arms(span: str) -> list[_Cand]:
     if len(parts) != 2:
         return []
     a, b = parts
-    return _split_arms(a) + _split_arms(re.sub(r"(?i)\s+(?:in|among|for|who|when)\s+.*$", "", b))
+    b = re.sub(r"(?i)\s+(?:in|among|for|who|when)\s+.*$", "", b)
+    b = _protect(b).split(",")[0]  # "with those of study S9, with identical criteria, staging, ...": one arm
+    side_a = _split_arms(a) if "," not in _protect(a) else [_clean(a)]
+    return [c for c in side_a if _plausible(c.name)] + _split_arms(_unprotect(b))
 
 
 def _cue_arms(sections: list[tuple[str | None, str]],
@@ -634,6 +641,8 @@ def _arms(article: Article) -> list[Arm]:
     options += [(from_title, 0.9 if len(from_title) >= 4 and re.search(r"(?i)factorial", body) else 0.3)]
     framing = [x for x in secs if not re.search(r"(?i)result|finding|conclusion|interpretation|discussion", x[0] or "")]
     options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(framing, comp.compare_cues, compare=True))]
+    reporting = [x for x in secs if x not in framing]  # RESULTS compare outcomes as often as arms: a last resort
+    options += [(o, -0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(reporting, comp.compare_cues, compare=True))]
     options += [(_group_arms(methods) or _group_arms(secs), 0.0)]
     scored = [(_support(o, body) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body)
