@@ -115,9 +115,12 @@ class DesignRules(_Rule):
     strict_control: str
     strict_control_examples: list[tuple[str, bool]]
     experimental_words: str
+    control_examples: list[tuple[str, bool]]
     filler_words: list[str]
     alias_stopwords: list[str]
     population_cues: list[ListRule]
+    arm_clean_examples: list[tuple[str, str]]
+    title_examples: list[tuple[str, list[str]]]
 
 
 @dataclass(frozen=True)
@@ -385,7 +388,7 @@ def _clean(part: str) -> _Cand:
     for a in abbrs:
         if a.lower() not in {x.lower() for x in aliases} and not re.fullmatch(r"(?i)arm|group|n|[A-Z]", a):
             aliases.append(a)
-    s = " ".join(w.lower() if re.fullmatch(r"[A-Z][a-z]+(?:-[A-Z]?[a-z]+)*", w) else w for w in s.split())
+    s = " ".join(w.lower() if re.fullmatch(r"[A-Z][a-z]{2,}(?:-[A-Z]?[a-z]+)*", w) else w for w in s.split())
     return _Cand(s, aliases, dose.group(0) if dose else None, control)
 
 

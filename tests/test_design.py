@@ -237,3 +237,19 @@ def test_label_group_examples(text: str, want: list[str]) -> None:
 @pytest.mark.parametrize("text,control", R.strict_control_examples)
 def test_strict_control_examples(text: str, control: bool) -> None:
     assert bool(design.rules().strict_control.match(text)) is control
+
+
+@pytest.mark.parametrize("name,control", R.control_examples)
+def test_control_examples(name: str, control: bool) -> None:
+    assert design._is_control(name) is control
+
+
+@pytest.mark.parametrize("raw,want", R.arm_clean_examples)
+def test_arm_clean_examples(raw: str, want: str) -> None:
+    """Doses, routes, schedules, parentheticals and lead-ins leave the short name."""
+    assert design._clean(raw).name == want
+
+
+@pytest.mark.parametrize("title,want", R.title_examples)
+def test_title_examples(title: str, want: list[str]) -> None:
+    assert [c.name for c in design._title_arms(title)] == want
