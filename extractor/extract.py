@@ -75,6 +75,9 @@ class AttributionRules(_Rule):
     landmark: Captured
     landmark_list: Captured
     landmark_block: Flagged
+    rate_stat_block: Flagged
+    median_pre_block: Flagged
+    pre_hit_block: Flagged
     median_carry_words: list[str]
     both_arms: Flagged
     arm_after: Captured
@@ -110,6 +113,9 @@ class _Compiled:
     landmark: re.Pattern[str]
     landmark_list: re.Pattern[str]
     landmark_block: re.Pattern[str]
+    rate_stat_block: re.Pattern[str]
+    median_pre_block: re.Pattern[str]
+    pre_hit_block: re.Pattern[str]
     median_carry_words: frozenset[str]
     both_arms: re.Pattern[str]
     arm_after: re.Pattern[str]
@@ -149,6 +155,9 @@ def attribution_rules() -> _Compiled:
         landmark=re.compile(r.landmark.pattern, i),
         landmark_list=re.compile(r.landmark_list.pattern, i),
         landmark_block=re.compile(r.landmark_block.pattern, i),
+        rate_stat_block=re.compile(r.rate_stat_block.pattern, i),
+        median_pre_block=re.compile(r.median_pre_block.pattern, i),
+        pre_hit_block=re.compile(r.pre_hit_block.pattern, i),
         median_carry_words=frozenset(r.median_carry_words),
         both_arms=re.compile(r.both_arms.pattern, i),
         arm_after=re.compile(r.arm_after.pattern),
@@ -318,6 +327,8 @@ def _ratio_endpoint(sent: str, m: Mention, hits: list[Hit], ctx: _Context) -> st
     word = _outcome_at(sent, hits, 0, cue_start)
     if word:
         return f"other:{word[1]}"
+    if m.ratio_kind == "odds_ratio" and ctx.endpoint not in RATE_CODES:
+        return None  # odds of what? a carried survival endpoint is not one
     return ctx.endpoint
 
 
@@ -680,6 +691,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
             ep_hit = _nearest_before(hits, m.value_start)
             if cue is None and not (ep_hit and ep_hit.code in SURVIVAL and m.group is not None):
                 continue
+            if cue is not None and r.median_pre_block.search(sent, max(0, cue.start() - 12), cue.start()):
+                continue  # "recurrence developed at a median of 35 months": when, not how long
             w0 = cue.end() if cue else ep_hit.start
             first = min([x.start for x in mentions if x.start >= w0] or [m.value_start])
             if r.median_block.search(sent, w0, first):
@@ -708,8 +721,10 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
                 continue
             gov_end = hit.end if hit is not None and hit.end <= m.start else m.start
             between = sent[gov_end:m.start]
-            if r.rate_block.search(between) or r.rate_after.search(sent[m.end:m.end + 60]):
-                continue
+            if r.rate_block.search(between) or r.rate_after.search(sent[m.end:m.end + 60]) \
+                    or r.rate_stat_block.search(sent, max(0, m.start - 80), m.start) \
+                    or (hit is not None and r.pre_hit_block.search(sent, max(0, hit.start - 30), hit.start)):
+                continue  # "a 25% reduction", "at baseline", "the median percentage of days"
             if hit is not None and code == "OS" and _death_like(sent, hit):
                 code = "other:death"
             if code.startswith("other:") and (r.outcome_block.search(sent, 0, m.start)

@@ -22,13 +22,14 @@ skipped); DeleteCitations are applied whatever the gate says.
 from __future__ import annotations
 
 import multiprocessing
+import queue
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 import os
 import signal
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -75,21 +76,30 @@ def _extract(parsed: ParsedArticle, extract: bool) -> Extracted:
     return rec.trial, list(rec.measurements), local.skipped
 
 
-def _worker_init() -> None:
-    """Die with the parent (Linux) and build the extraction pipeline once, up front."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the main process
+def _die_with_parent(parent: int) -> None:
+    """A child process: killed when the main process dies (Linux), Ctrl-C left to the main."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    if os.getppid() == 1:  # the parent died before prctl took effect
+    if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
+
+
+def _warm_up() -> None:
+    """Build the extraction pipeline (spaCy, matchers, rules) now, once per process."""
     from .nlp import pipeline
 
     default_extractor()
     pipeline()
+
+
+def _worker_init(parent: int) -> None:
+    _die_with_parent(parent)
+    _warm_up()
 
 
 def _work(xmls: list[bytes], extract: bool) -> list[Extracted]:
@@ -126,7 +136,7 @@ class Runner:
         if jobs > 1 and extract:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
             self._pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                                             initializer=_worker_init)
+                                             initializer=_worker_init, initargs=(os.getpid(),))
 
     @property
     def max_pending(self) -> int:
@@ -152,14 +162,21 @@ class Runner:
 
 # --- one file -----------------------------------------------------------------------------
 
-def ingest_file(db: sqlite_utils.Database, source, *, name: str, runner: Runner, rct_only: bool = False,
-                batch_size: int = BATCH_SIZE, task_size: int = TASK_SIZE) -> tuple[IngestSummary, list[str]]:
+Sink = Callable[[list[store.Record], IngestSummary], None]
+"""Where ingest_file's batches go: `write_batch` into the database, or (file-level
+workers) a queue to the writer."""
+
+
+def ingest_file(db: sqlite_utils.Database | None, source, *, name: str, runner: Runner, rct_only: bool = False,
+                batch_size: int = BATCH_SIZE, task_size: int = TASK_SIZE,
+                sink: Sink | None = None) -> tuple[IngestSummary, list[str]]:
     """Ingest the records of one input through `runner`, written in input order batch by
     batch; returns the summary and the PMIDs its DeleteCitations name, which the caller
     applies (`finish_file`). A bad input (truncated, malformed) keeps the whole records
     read before the problem and gets its one-line error in `summary.errors`."""
     summary = IngestSummary(files=1)
     t0 = time.perf_counter()
+    write: Sink = sink or (lambda records, summ: write_batch(db, records, summ))
     gate = rct_gate() if rct_only else None
     pending: deque[tuple[list[ParsedArticle], _Result]] = deque()
     task: list[ParsedArticle] = []
@@ -173,7 +190,7 @@ def ingest_file(db: sqlite_utils.Database, source, *, name: str, runner: Runner,
             out.append(store.Record(article=p.article, trial=trial, measurements=measurements, xml=p.xml,
                                     source=name, is_rct=is_rct(p.article)))
         if len(out) >= batch_size:
-            write_batch(db, out, summary)
+            write(list(out), summary)
             out.clear()
 
     def submit() -> None:
@@ -187,7 +204,8 @@ def ingest_file(db: sqlite_utils.Database, source, *, name: str, runner: Runner,
             submit()
         while pending:
             collect_one()
-        write_batch(db, out, summary)
+        if out:
+            write(list(out), summary)
         out.clear()
         summary.seconds = time.perf_counter() - t0
 
@@ -235,40 +253,157 @@ def finished_before(db: sqlite_utils.Database, name: str, size: int, sha256: str
     return row is not None
 
 
+@dataclass(frozen=True)
+class _Input:
+    path: Path
+    name: str
+    size: int
+    sha256: str
+
+
+def _to_do(db: sqlite_utils.Database, paths: Iterable[str | Path], total: BulkSummary, force: bool,
+           progress: Progress | None) -> Iterator[_Input]:
+    """The inputs still to ingest, in order: unreadable ones become errors, finished ones
+    are counted and left out (unless `force`)."""
+    for p in paths:
+        path, name = Path(p), str(p)
+        try:
+            size, sha = path.stat().st_size, _sha256(path)
+        except OSError as e:
+            total.files += 1
+            total.errors.append(f"{name}: cannot open: {e.strerror}")
+            continue
+        if not force and finished_before(db, name, size, sha):
+            total.files_skipped += 1
+            if progress is not None:
+                progress(size)
+            continue
+        yield _Input(path, name, size, sha)
+
+
+def _died(name: str) -> ExtractorError:
+    return ExtractorError(f"{name}: a worker process died (out of memory?); what was written is "
+                          "consistent: run the same command again to resume")
+
+
 def ingest_paths(db: sqlite_utils.Database, paths: Iterable[str | Path], *, jobs: int = 1,
                  rct_only: bool = False, extract: bool = True, force: bool = False,
                  batch_size: int = BATCH_SIZE, progress: Progress | None = None) -> BulkSummary:
     """Ingest files in the order given, skipping finished ones (unless `force`); a bad
-    file adds a one-line error and the run goes on. ExtractorError if a worker dies."""
+    file adds a one-line error and the run goes on. ExtractorError if a worker dies.
+
+    With --rct-only, reading the XML is the main cost (2% of records are extracted), so
+    with jobs > 1 and several files each worker takes whole files (`_ingest_by_file`);
+    otherwise the workers share each file's extraction (`ingest_file` over a Runner)."""
     total = BulkSummary()
     t0 = time.perf_counter()
-    with Runner(jobs, extract=extract) as runner:
-        for p in paths:
-            path, name = Path(p), str(p)
-            try:
-                size, sha = path.stat().st_size, _sha256(path)
-            except OSError as e:
-                total.files += 1
-                total.errors.append(f"{name}: cannot open: {e.strerror}")
-                continue
-            if not force and finished_before(db, name, size, sha):
-                total.files_skipped += 1
-                if progress is not None:
-                    progress(size)
-                continue
-            started = store._now()
-            _log(db, name, size, sha, IngestSummary(), started, None)  # visible while it runs
-            deletions: list[str] = []
-            try:
-                with open(path, "rb") as f:
-                    part, deletions = ingest_file(db, _CountingReader(f, progress), name=name, runner=runner,
-                                                  rct_only=rct_only, batch_size=batch_size)
-            except OSError as e:
-                part = IngestSummary(files=1, errors=[f"{name}: cannot read: {e.strerror or e}"])
-            except BrokenProcessPool:
-                raise ExtractorError(f"{name}: a worker process died (out of memory?); what was written is "
-                                     "consistent: run the same command again to resume") from None
-            finish_file(db, deletions, name=name, size=size, sha256=sha, summary=part, started=started)
-            total.add(part)
+    paths = list(paths)
+    todo = _to_do(db, paths, total, force, progress)
+    if jobs > 1 and rct_only and len(paths) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        _ingest_by_file(db, todo, total, jobs=jobs, rct_only=rct_only, extract=extract, batch_size=batch_size,
+                        progress=progress)
+    else:
+        with Runner(jobs, extract=extract) as runner:
+            for inp in todo:
+                started = store._now()
+                _log(db, inp.name, inp.size, inp.sha256, IngestSummary(), started, None)  # visible while it runs
+                deletions: list[str] = []
+                try:
+                    with open(inp.path, "rb") as f:
+                        part, deletions = ingest_file(db, _CountingReader(f, progress), name=inp.name,
+                                                      runner=runner, rct_only=rct_only, batch_size=batch_size)
+                except OSError as e:
+                    part = IngestSummary(files=1, errors=[f"{inp.name}: cannot read: {e.strerror or e}"])
+                except BrokenProcessPool:
+                    raise _died(inp.name) from None
+                finish_file(db, deletions, name=inp.name, size=inp.size, sha256=inp.sha256, summary=part,
+                            started=started)
+                total.add(part)
     total.seconds = time.perf_counter() - t0
     return total
+
+
+# --- file-level workers (--rct-only over many files) ---------------------------------------
+
+FILE_QUEUE = 8
+"""Record batches a file worker may send ahead of the writer (bounded memory)."""
+
+
+def _file_child(path: str, name: str, rct_only: bool, extract: bool, batch_size: int, q, parent: int) -> None:
+    """A file worker: read, gate and extract one whole file, sending its record batches
+    in order, then ("done", skipped, errors, deletions)."""
+    _die_with_parent(parent)
+    try:
+        with open(path, "rb") as f:
+            part, deletions = ingest_file(None, f, name=name, runner=Runner(1, extract=extract), rct_only=rct_only,
+                                          batch_size=batch_size, sink=lambda recs, _s: q.put(("records", recs)))
+        q.put(("done", part.skipped, part.errors, deletions))
+    except OSError as e:
+        q.put(("done", Counter(), [f"{name}: cannot read: {e.strerror or e}"], []))
+    except Exception as e:  # a child's boundary: report it to the writer, never die silently
+        q.put(("fail", f"{type(e).__name__}: {e}"))
+
+
+def _drain(db: sqlite_utils.Database, inp: _Input, proc, q, part: IngestSummary) -> list[str]:
+    """Write one file worker's batches as they come; its DeleteCitation PMIDs at the end."""
+    while True:
+        try:
+            msg = q.get(timeout=1.0)
+        except queue.Empty:
+            if proc.is_alive():
+                continue
+            try:
+                msg = q.get(timeout=1.0)
+            except queue.Empty:
+                raise _died(inp.name) from None
+        if msg[0] == "records":
+            write_batch(db, msg[1], part)
+        elif msg[0] == "done":
+            part.skipped.update(msg[1])
+            part.errors.extend(msg[2])
+            return msg[3]
+        else:
+            raise ExtractorError(f"{inp.name}: worker failed: {msg[1]}")
+
+
+def _ingest_by_file(db: sqlite_utils.Database, todo: Iterator[_Input], total: BulkSummary, *, jobs: int,
+                    rct_only: bool, extract: bool, batch_size: int, progress: Progress | None) -> None:
+    """`jobs` forked workers each take whole files; the writer applies them strictly in
+    order (file k+1's batches wait in its queue until file k is finished)."""
+    ctx = multiprocessing.get_context("fork")
+    if extract:
+        _warm_up()  # built once here, inherited by every forked worker
+    running: deque[tuple[_Input, object, object, str]] = deque()
+
+    def launch() -> bool:
+        inp = next(todo, None)
+        if inp is None:
+            return False
+        q = ctx.Queue(maxsize=FILE_QUEUE)
+        proc = ctx.Process(target=_file_child, daemon=True,
+                           args=(str(inp.path), inp.name, rct_only, extract, batch_size, q, os.getpid()))
+        started = store._now()
+        _log(db, inp.name, inp.size, inp.sha256, IngestSummary(), started, None)
+        proc.start()
+        running.append((inp, proc, q, started))
+        return True
+
+    try:
+        while len(running) < jobs and launch():
+            pass
+        while running:
+            inp, proc, q, started = running.popleft()
+            part = IngestSummary(files=1)
+            deletions = _drain(db, inp, proc, q, part)
+            proc.join()
+            finish_file(db, deletions, name=inp.name, size=inp.size, sha256=inp.sha256, summary=part,
+                        started=started)
+            total.add(part)
+            if progress is not None:
+                progress(inp.size)
+            while len(running) < jobs and launch():
+                pass
+    finally:
+        for _inp, proc, _q, _s in running:
+            proc.kill()
+            proc.join()

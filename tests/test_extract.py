@@ -148,6 +148,12 @@ def test_rule_files_validate_and_examples_hold() -> None:
         assert found and found[1] == want, text
     for text, want in raw.landmark_block.examples:
         assert bool(r.landmark_block.search(text)) is want, text
+    for text, want in raw.rate_stat_block.examples:
+        assert bool(r.rate_stat_block.search(text)) is want, text
+    for text, want in raw.pre_hit_block.examples:
+        assert bool(r.pre_hit_block.search(text)) is want, text
+    for text, want in raw.median_pre_block.examples:
+        assert bool(r.median_pre_block.search(text)) is want, text
     for text, want in raw.both_arms.examples:
         assert bool(r.both_arms.search(text)) is want, text
     for f, pat in zip(raw.population_frames, r.frames):

@@ -316,3 +316,14 @@ def test_a_killed_worker_is_a_one_line_error_and_the_rerun_completes(tmp_path, i
     monkeypatch.setattr(parallel, "default_extractor", real)
     summary = ingest_paths(db, inputs[:1], jobs=2)
     assert summary.articles == PER_FILE and not summary.errors
+
+
+def test_rct_only_file_workers_give_the_same_database_as_jobs_1(tmp_path, inputs):
+    one, two = fresh_db(tmp_path / "r1.db"), fresh_db(tmp_path / "r2.db")
+    s1 = ingest_paths(one, inputs, jobs=1, rct_only=True)
+    s2 = ingest_paths(two, inputs, jobs=2, rct_only=True, batch_size=7)  # whole files per worker
+    one.conn.close()
+    two.conn.close()
+    assert s1.skipped[NOT_RCT] == s2.skipped[NOT_RCT] > 0
+    assert s1.articles == s2.articles > 0 and s1.deleted == s2.deleted
+    assert content(tmp_path / "r1.db") == content(tmp_path / "r2.db")
