@@ -16,6 +16,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import design
+from .consistency import check
 from .mentions import Mention, find_mentions
 from .models import Article, Measurement, Trial
 from .nlp import Hit, find_endpoints, sentences
@@ -180,6 +181,9 @@ _GATE = re.compile(r"\d")
 _VS_GAP = re.compile(r"[\s\])]*(?:\[[^\]]*\])?[\s)\]]*(?:vs\.?|versus|v|and|compared with)\s*")
 _PRIMARY = re.compile(r"(?i)\bprimary\s+(?:end\s?-?point|outcome|efficacy end\s?-?point)s?\s+(?:was|were|is|included)\b")
 _DEATH = re.compile(r"(?i)\b(?:death|deaths|died|mortality)\b")
+_DURATION = re.compile(r"(?i)duration|durable")
+_MEDIAN_OTHER = re.compile(r"(?i)\bmedian\s+(time to [a-z -]{3,30}?|duration of [a-z -]{3,30}?)(?=\s+(?:was|of|were|is)\b|,|\s*\()")
+_RATE_WORD = re.compile(r"(?i)\brates?\b|probabilit|estimate")
 _BOTH = re.compile(r"(?i)\b(?:in|for|with)\s+both\s+(?:treatment\s+|study\s+)?(?:arms|groups)\b")
 _ENDPOINT_WORD = re.compile(r"(?i)surviv|progress|respon|recurr|relaps|mortal|death")
 
@@ -659,109 +663,120 @@ def extract(article: Article) -> tuple[Trial, list[Measurement]]:
     return trial, out
 
 
+def _ratio_item(sent: str, m: Mention, hits: list[Hit], ctx: _Context) -> _Item | None:
+    if m.value_start >= 2 and sent[m.value_start - 1] == "-" and sent[m.value_start - 2].isalpha():
+        return None  # "YKL-40": a name, not a ratio
+    return _Item(m, m.ratio_kind or "hazard_ratio", _ratio_endpoint(sent, m, hits, ctx))
+
+
+def _median_item(sent: str, m: Mention, mentions: list[Mention], hits: list[Hit], ctx: _Context) -> _Item | None:
+    """A duration is a median result when a median cue (or a survival phrase over a "vs" list)
+    governs it and nothing between says follow-up, age or dose."""
+    r = attribution_rules()
+    before = sent[:m.value_start]
+    cue = None
+    for c in r.median_cue.finditer(before):
+        cue = c
+    ep_hit = _nearest_before(hits, m.value_start)
+    if cue is None and not (ep_hit and ep_hit.code in SURVIVAL and m.group is not None):
+        return None
+    if cue is not None and r.median_pre_block.search(sent, max(0, cue.start() - 12), cue.start()):
+        return None  # "recurrence developed at a median of 35 months": when, not how long
+    w0 = cue.end() if cue else ep_hit.start  # type: ignore[union-attr]
+    first = min([x.start for x in mentions if x.start >= w0] or [m.value_start])
+    if r.median_block.search(sent, w0, first):
+        return None  # "Median follow-up was 27.9 months ... and 24.8 months"
+    w0 = max([w0, *(x.end for x in mentions if x is not m and x.end <= m.start)])
+    window = sent[w0:m.value_start]  # the words between, not another value's CI
+    if r.median_block.search(window) and not (ep_hit and (cue is None or ep_hit.start > cue.start())):
+        return None
+    code = ep_hit.code if ep_hit and ep_hit.code in SURVIVAL else None
+    if code is None and ep_hit and ep_hit.code in ("ORR", "CR") and _DURATION.search(
+            sent, max(0, ep_hit.start - 30), ep_hit.end):
+        code = "DOR"
+    if code is None:
+        tm = _MEDIAN_OTHER.search(before)
+        if tm:
+            code = "other:" + tm.group(1).lower().strip()
+        elif cue is not None and ctx.endpoint in SURVIVAL and not ep_hit and set(
+                re.findall(r"[a-z]+", sent[cue.end():m.value_start].lower())) <= r.median_carry_words:
+            code = ctx.endpoint  # "(median, 3.8 v 1.9 months)" after "PFS was prolonged"
+    return _Item(m, "median", code) if code else None
+
+
+def _rate_item(sent: str, m: Mention, mentions: list[Mention], hits: list[Hit]) -> _Item | None:
+    """A percentage is a rate when an outcome governs it and no cue says it is something else
+    (baseline make-up, a reduction, a named adverse event, a survey response ...)."""
+    r = attribution_rules()
+    list_end = max((x.end for x in mentions if m.group is not None and x.group == m.group), default=m.end)
+    code, hit, gov = _rate_endpoint(sent, m, hits, 0, list_end)
+    if code is None:
+        return None
+    gov_end = hit.end if hit is not None and hit.end <= m.start else m.start
+    between = sent[gov_end:m.start]
+    if r.rate_block.search(between) or r.rate_after.search(sent[m.end:m.end + 60]) \
+            or r.rate_stat_block.search(sent, max(0, m.start - 80), m.start) \
+            or (hit is not None and r.pre_hit_block.search(sent, max(0, hit.start - 30), hit.start)):
+        return None  # "a 25% reduction", "at baseline", "the median percentage of days"
+    if hit is not None and code == "OS" and _death_like(sent, hit):
+        code = "other:death"
+    if code.startswith("other:") and (r.outcome_block.search(sent, 0, m.start)
+                                      or r.outcome_block_near.match(sent, m.end)):
+        return None
+    if code == "AE3" and (r.individual_ae.search(between) or (hit is not None and not (
+            r.ae3_head.match(sent[hit.end:]) or r.ae3_tail.search(sent[max(0, hit.start - 40):hit.start])))):
+        return None  # "grade 3 renal toxicity (9% vs 3%)": a named event, not all grade >=3 AEs
+    timepoint = None
+    region = sent[max(0, (hit.start if hit is not None else m.start) - 30):m.start]
+    for x in r.landmark.finditer(region):
+        if not r.landmark_block.search(region[:x.start()]):  # "under the age of 60 years"
+            timepoint = _timepoint(x)
+    if code in SURVIVAL and timepoint is None and not _RATE_WORD.search(sent, max(0, m.start - 80), m.start):
+        return None  # "survival improved in 30%": not a landmark rate
+    return _Item(m, "rate", code, timepoint=timepoint)
+
+
+def _population(sent: str, m: Mention, inline: list[tuple[int, str]], kept: list[Mention],
+                ctx: _Context) -> str | None:
+    """An inline population before the value, else one right after its list, else the frame."""
+    before = [p for pos, p in inline if pos < m.start]
+    if before:
+        return before[-1]
+    later = [p for pos, p in inline if pos > m.end and ";" not in sent[m.end:pos]
+             and not any(m.end < x.start < pos and x.type != m.type for x in kept)]
+    return later[0] if later else ctx.population
+
+
 def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Frame,
                arms: list[str]) -> list[_Item]:
+    """Every result of one sentence with its endpoint, population, arm or comparison."""
     r = attribution_rules()
     hits = find_endpoints(sent)
     spans = design.find_arm(sent, fr)
     ratio_spans = [(m.cue_start if m.cue_start is not None else m.start, m.end) for m in mentions if m.type == "ratio"]
     hits = [h for h in hits if h.cue or not any(a <= h.start < b for a, b in ratio_spans)]
     spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
-    inline = [(m.start(), _clean_pop(m.group("pop") or m.group("pop2"))) for m in r.inline_pop.finditer(sent)
-              if m.start() > 0 or _frame_population(sent) is None]  # a sentence-initial one is the frame
-    items: list[_Item] = []
+    framed = _frame_population(sent) is not None
+    inline = [(x.start(), _clean_pop(x.group("pop") or x.group("pop2"))) for x in r.inline_pop.finditer(sent)
+              if x.start() > 0 or not framed]  # a sentence-initial one is the frame
     kept = [m for m in mentions if not m.not_reached and _is_result(sent, m)]
     bounds = [m for m in mentions if m.not_reached or m in kept]
-    clause_floor = 0
+    items: list[_Item] = []
     last_endpoint: str | None = None
-    for m in mentions:
-        if m not in kept:
-            continue
+    for m in kept:
         if m.type == "ratio":
-            kind = m.ratio_kind or "hazard_ratio"
-            if m.value_start >= 2 and sent[m.value_start - 1] == "-" and sent[m.value_start - 2].isalpha():
-                continue  # "YKL-40": a name, not a ratio
-            ep = _ratio_endpoint(sent, m, hits, ctx)
-            it = _Item(m, kind, ep)
+            it = _ratio_item(sent, m, hits, ctx)
         elif m.type == "duration":
-            before = sent[:m.value_start]
-            cue = None
-            for c in r.median_cue.finditer(before):
-                cue = c
-            ep_hit = _nearest_before(hits, m.value_start)
-            if cue is None and not (ep_hit and ep_hit.code in SURVIVAL and m.group is not None):
-                continue
-            if cue is not None and r.median_pre_block.search(sent, max(0, cue.start() - 12), cue.start()):
-                continue  # "recurrence developed at a median of 35 months": when, not how long
-            w0 = cue.end() if cue else ep_hit.start
-            first = min([x.start for x in mentions if x.start >= w0] or [m.value_start])
-            if r.median_block.search(sent, w0, first):
-                continue  # "Median follow-up was 27.9 months ... and 24.8 months"
-            w0 = max([w0, *(x.end for x in mentions if x is not m and x.end <= m.start)])
-            window = sent[w0:m.value_start]  # the words between, not another value's CI
-            if r.median_block.search(window) and not (ep_hit and (cue is None or ep_hit.start > cue.start())):
-                continue
-            code = ep_hit.code if ep_hit and ep_hit.code in SURVIVAL else None
-            if code is None and ep_hit and ep_hit.code in ("ORR", "CR") and re.search(r"(?i)duration|durable", sent[max(0, ep_hit.start - 30):ep_hit.end]):
-                code = "DOR"
-            if code is None:
-                tm = re.search(r"(?i)\bmedian\s+(time to [a-z -]{3,30}?|duration of [a-z -]{3,30}?)(?=\s+(?:was|of|were|is)\b|,|\s*\()", before)
-                if tm:
-                    code = "other:" + tm.group(1).lower().strip()
-                elif cue is not None and ctx.endpoint in SURVIVAL and not ep_hit and set(
-                        re.findall(r"[a-z]+", sent[cue.end():m.value_start].lower())) <= r.median_carry_words:
-                    code = ctx.endpoint  # "(median, 3.8 v 1.9 months)" after "PFS was prolonged"
-            if code is None:
-                continue
-            it = _Item(m, "median", code)
+            it = _median_item(sent, m, mentions, hits, ctx)
         elif m.type == "percent":
-            list_end = max((x.end for x in mentions if m.group is not None and x.group == m.group), default=m.end)
-            code, hit, gov = _rate_endpoint(sent, m, hits, clause_floor, list_end)
-            if code is None:
-                continue
-            gov_end = hit.end if hit is not None and hit.end <= m.start else m.start
-            between = sent[gov_end:m.start]
-            if r.rate_block.search(between) or r.rate_after.search(sent[m.end:m.end + 60]) \
-                    or r.rate_stat_block.search(sent, max(0, m.start - 80), m.start) \
-                    or (hit is not None and r.pre_hit_block.search(sent, max(0, hit.start - 30), hit.start)):
-                continue  # "a 25% reduction", "at baseline", "the median percentage of days"
-            if hit is not None and code == "OS" and _death_like(sent, hit):
-                code = "other:death"
-            if code.startswith("other:") and (r.outcome_block.search(sent, 0, m.start)
-                                              or r.outcome_block_near.match(sent, m.end)):
-                continue
-            timepoint = None
-            lm = None
-            region = sent[max(0, (hit.start if hit is not None else m.start) - 30):m.start]
-            for x in r.landmark.finditer(region):
-                if not r.landmark_block.search(region[:x.start()]):  # "under the age of 60 years"
-                    lm = x
-            if lm is not None:
-                timepoint = _timepoint(lm)
-            if code in SURVIVAL and timepoint is None and code != "OS":
-                pass
-            if code == "AE3" and (r.individual_ae.search(between) or (hit is not None and not (
-                    r.ae3_head.match(sent[hit.end:]) or r.ae3_tail.search(sent[max(0, hit.start - 40):hit.start])))):
-                continue  # "grade 3 renal toxicity (9% vs 3%)": a named event, not all grade >=3 AEs
-            if code in SURVIVAL and timepoint is None and not re.search(r"(?i)\brates?\b|probabilit|estimate", sent[max(0, m.start - 80):m.start]):
-                continue
-            it = _Item(m, "rate", code, timepoint=timepoint)
+            it = _rate_item(sent, m, mentions, hits)
         else:
-            continue
-        if it.endpoint is None:
+            it = None
+        if it is None or it.endpoint is None:
             continue
         if it.endpoint in SURVIVAL or it.endpoint in RATE_CODES:
             last_endpoint = it.endpoint
-        pop = ctx.population
-        before_pops = [p for pos, p in inline if pos < m.start]
-        if before_pops:
-            pop = before_pops[-1]
-        else:
-            later = [(pos, p) for pos, p in inline if pos > m.end and ";" not in sent[m.end:pos]
-                     and not any(x.start > m.end and x.start < pos and x.type != m.type for x in kept)]
-            if later:
-                pop = later[0][1]
-        it.population = pop
+        it.population = _population(sent, m, inline, kept, ctx)
         items.append(it)
     ratios = [it for it in items if it.kind not in ("median", "rate")]
     if len(ratios) >= 2:  # subgroup listings: "history of X (HR 1.95 ...) versus no history of X (0.99 ...)"
@@ -779,17 +794,6 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
     if last_endpoint is not None:
         ctx.endpoint = last_endpoint
     return items
-
-
-def _check(kind: str, value: float, lo: float | None, hi: float | None, level: float | None,
-           p: str | None, n: int | None, n_total: int | None) -> tuple[list[str], float | None, float | None]:
-    """consistency.check when that module is present (flags, ln value, SE)."""
-    try:
-        from .consistency import check
-    except ImportError:
-        return [], None, None
-    flags, log_value, se = check(kind, value, lo, hi, level, p, n, n_total)
-    return list(flags), log_value, se
 
 
 def _landmark_lists(sent: str, items: list[_Item], arms: list[str]) -> None:
@@ -819,7 +823,7 @@ def _measurement(article: Article, raw: str, s: int, e: int, it: _Item, arm: str
     if ci_level is None and m.ci_low is not None and ctx.ci95:
         ci_level = 95.0
     unit = m.unit if it.kind == "median" else ("%" if it.kind == "rate" else None)
-    flags, log_value, se = _check(it.kind, m.value, m.ci_low, m.ci_high, ci_level, m.p_value, m.n, m.n_total)
+    flags, log_value, se = check(it.kind, m.value, m.ci_low, m.ci_high, ci_level, m.p_value, m.n, m.n_total)
     sec = article.section_at(s)
     return Measurement(
         kind=it.kind, endpoint=it.endpoint or "other:unknown", arm=arm,
