@@ -51,7 +51,7 @@ def _mask_randomization(rec: etree._Element) -> None:
                     setattr(node, attr, v.replace("andom", "ndmor"))
 
 
-def build(real: Path, out: Path, n: int, rct_share: float = 1.0) -> int:
+def build(real: Path, out: Path, n: int, rct_share: float = 1.0, first_pmid: int = FIRST_PMID) -> int:
     """Write n records (real.xml.gz's, replicated with fresh PMIDs) to out (.xml.gz); with
     rct_share < 1, every other copy but that share is masked as a non-trial."""
     raw = gzip.decompress(real.read_bytes())
@@ -62,7 +62,7 @@ def build(real: Path, out: Path, n: int, rct_share: float = 1.0) -> int:
         f.write(header + b"<PubmedArticleSet>\n")
         for i in range(n):
             rec = copy.deepcopy(records[i % len(records)])
-            pmid = str(FIRST_PMID + i)
+            pmid = str(first_pmid + i)
             rec.find("MedlineCitation/PMID").text = pmid
             for a in rec.iterfind("PubmedData/ArticleIdList/ArticleId"):
                 if a.get("IdType") == "pubmed":
@@ -195,32 +195,39 @@ def main() -> None:
         load0 = _load()
         rows = []
         ref = run([py, __file__, "--reference-only", str(data)])
-        rows.append(("(a) reference: lxml iterparse, PMID + abstract", *ref))
+        rows.append(("(a) reference: lxml iterparse, PMID + abstract", args.records, *ref))
+
+        def ingest(label: str, files: list[Path], *opts: str) -> None:
+            db = tmp / f"case{len(rows)}.db"
+            s, cpu, peaks, out = run([py, "-m", "extractor", "ingest", *opts, "--db", str(db), *map(str, files)])
+            rows.append((label, args.records * len(files), s, cpu, peaks, out.splitlines()[-1] if out else ""))
+            db.unlink(missing_ok=True)
+
         for j in [int(x) for x in args.jobs.split(",") if x]:
-            db = tmp / f"jobs{j}.db"
-            s, cpu, peaks, out = run([py, "-m", "extractor", "ingest", "--jobs", str(j), "--db", str(db), str(data)])
-            rows.append((f"ingest --jobs {j}", s, cpu, peaks, out.splitlines()[-1] if out else ""))
+            ingest(f"ingest --jobs {j}", [data], "--jobs", str(j))
         if args.rct_share > 0:
-            mixed = tmp / "mixed.xml.gz"
-            build(real, mixed, args.records, args.rct_share)
-            s, cpu, peaks, out = run([py, "-m", "extractor", "ingest", "--jobs", "2", "--rct-only",
-                                      "--db", str(tmp / "rct_only.db"), str(mixed)])
-            rows.append((f"ingest --jobs 2 --rct-only, {args.rct_share:.0%} trials", s, cpu, peaks,
-                         out.splitlines()[-1] if out else ""))
+            mixed = [tmp / "mixed1.xml.gz", tmp / "mixed2.xml.gz"]
+            for k, m in enumerate(mixed):
+                build(real, m, args.records, args.rct_share, first_pmid=FIRST_PMID + (k + 1) * 10_000_000)
+            share = f"{args.rct_share:.0%} trials"
+            ingest(f"ingest --jobs 1 --rct-only, {share}, 1 file", mixed[:1], "--jobs", "1", "--rct-only")
+            ingest(f"ingest --jobs 2 --rct-only, {share}, 1 file", mixed[:1], "--jobs", "2", "--rct-only")
+            ingest(f"ingest --jobs 2 --rct-only, {share}, 2 files", mixed, "--jobs", "2", "--rct-only")
         print(f"load average before/after: {load0} / {_load()}")
-        print(f"\n{'case':48} {'wall s':>8} {'rec/s':>8} {'x ref':>7} {'cpu s':>8} {'x ref':>7}  "
+        print(f"\n{'case':48} {'records':>8} {'wall s':>8} {'rec/s':>8} {'x ref':>7} {'cpu s':>8} {'x ref':>7}  "
               "peak RSS MB per process")
-        for label, s, cpu, peaks, _out in rows:
+        for label, n, s, cpu, peaks, _out in rows:
             rss = ", ".join(f"{kb / 1024:.0f}" for _pid, kb in sorted(peaks.items()))
-            print(f"{label:48} {s:8.1f} {args.records / s:8.0f} {s / ref[0]:7.1f} {cpu:8.1f} {cpu / ref[1]:7.1f}  {rss}")
+            scale = n / args.records
+            print(f"{label:48} {n:8} {s:8.1f} {n / s:8.0f} {s / (ref[0] * scale):7.1f} {cpu:8.1f} "
+                  f"{cpu / (ref[1] * scale):7.1f}  {rss}")
         print()
         for label, *_rest, out in rows:
             print(f"{label}: {out}")
         full = 1274 * 30_000
-        for label, s, cpu, _p, _out in rows[1:]:
+        for label, n, s, cpu, _p, _out in rows[1:]:
             print(f"extrapolated to 1,274 x 30,000 records, {label}: "
-                  f"{full / (args.records / s) / 3600:,.1f} h at this wall rate, "
-                  f"{full * cpu / args.records / 3600:,.1f} CPU-hours")
+                  f"{full / (n / s) / 3600:,.1f} h at this wall rate, {full * cpu / n / 3600:,.1f} CPU-hours")
         if args.profile:
             print(f"\ncProfile, in-process ingest of {args.profile} records (cumulative):")
             print(profile(data, args.profile, tmp))
