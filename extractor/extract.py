@@ -57,6 +57,12 @@ class ComparisonRule(_Rule):
     examples: list[tuple[str, str, str]]
 
 
+class ArmWords(_Rule):
+    filler: list[str]
+    control: list[str]
+    negation: list[str]
+
+
 class AttributionRules(_Rule):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     comment: str = Field("", alias="_comment")
@@ -79,6 +85,11 @@ class AttributionRules(_Rule):
     rate_stat_block: Flagged
     median_pre_block: Flagged
     pre_hit_block: Flagged
+    primary_endpoint: Flagged
+    both_groups: Flagged
+    death_words: Flagged
+    endpoint_words: Flagged
+    arm_words: ArmWords
     median_carry_words: list[str]
     both_arms: Flagged
     arm_after: Captured
@@ -117,6 +128,13 @@ class _Compiled:
     rate_stat_block: re.Pattern[str]
     median_pre_block: re.Pattern[str]
     pre_hit_block: re.Pattern[str]
+    primary_endpoint: re.Pattern[str]
+    both_groups: re.Pattern[str]
+    death_words: re.Pattern[str]
+    endpoint_words: re.Pattern[str]
+    filler: frozenset[str]
+    control: frozenset[str]
+    negation: frozenset[str]
     median_carry_words: frozenset[str]
     both_arms: re.Pattern[str]
     arm_after: re.Pattern[str]
@@ -159,6 +177,13 @@ def attribution_rules() -> _Compiled:
         rate_stat_block=re.compile(r.rate_stat_block.pattern, i),
         median_pre_block=re.compile(r.median_pre_block.pattern, i),
         pre_hit_block=re.compile(r.pre_hit_block.pattern, i),
+        primary_endpoint=re.compile(r.primary_endpoint.pattern, i),
+        both_groups=re.compile(r.both_groups.pattern, i),
+        death_words=re.compile(r.death_words.pattern, i),
+        endpoint_words=re.compile(r.endpoint_words.pattern, i),
+        filler=frozenset(r.arm_words.filler),
+        control=frozenset(r.arm_words.control),
+        negation=frozenset(r.arm_words.negation),
         median_carry_words=frozenset(r.median_carry_words),
         both_arms=re.compile(r.both_arms.pattern, i),
         arm_after=re.compile(r.arm_after.pattern),
@@ -179,13 +204,9 @@ def attribution_rules() -> _Compiled:
 # ---------------------------------------------------------------- small helpers
 _GATE = re.compile(r"\d")
 _VS_GAP = re.compile(r"[\s\])]*(?:\[[^\]]*\])?[\s)\]]*(?:vs\.?|versus|v|and|compared with)\s*")
-_PRIMARY = re.compile(r"(?i)\bprimary\s+(?:end\s?-?point|outcome|efficacy end\s?-?point)s?\s+(?:was|were|is|included)\b")
-_DEATH = re.compile(r"(?i)\b(?:death|deaths|died|mortality)\b")
 _DURATION = re.compile(r"(?i)duration|durable")
 _MEDIAN_OTHER = re.compile(r"(?i)\bmedian\s+(time to [a-z -]{3,30}?|duration of [a-z -]{3,30}?)(?=\s+(?:was|of|were|is)\b|,|\s*\()")
 _RATE_WORD = re.compile(r"(?i)\brates?\b|probabilit|estimate")
-_BOTH = re.compile(r"(?i)\b(?:in|for|with)\s+both\s+(?:treatment\s+|study\s+)?(?:arms|groups)\b")
-_ENDPOINT_WORD = re.compile(r"(?i)surviv|progress|respon|recurr|relaps|mortal|death")
 
 
 @dataclass
@@ -265,7 +286,7 @@ def _outcome_at(text: str, hits: list[Hit], lo: int, hi: int, skip_death: bool =
 
 
 def _death_like(sent: str, h: Hit) -> bool:
-    return bool(_DEATH.search(sent, h.start, h.end))
+    return bool(attribution_rules().death_words.search(sent, h.start, h.end))
 
 
 def _is_result(sent: str, m: Mention) -> bool:
@@ -393,26 +414,23 @@ def _bind(spans: list[tuple[int, int, str]], lo: int, hi: int, m: Mention, used:
     return best[2]
 
 
-_FILLER = {"the", "of", "a", "an", "and", "with", "in", "group", "groups", "arm", "arms", "patients",
-           "patient", "plus", "alone", "treated", "receiving", "received"}
-_CONTROL = {"control", "placebo", "observation", "controls", "standard", "usual", "comparator"}
 
 
 def _words(name: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in _FILLER}
+    return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in attribution_rules().filler}
 
 
-_NEG = {"no", "not", "non", "without"}
 
 
 def _best_arm(want: set[str], fr: design.Frame) -> str | None:
     """The trial arm a phrase names: same words first, then a longer name, then a shorter one;
     never across a negation ("not at risk" is not "at risk")."""
     best: tuple[int, str] | None = None
+    neg = attribution_rules().negation
     for arm in fr.arms:
         for name in (arm.name, *arm.aliases):
             have = _words(name)
-            if not have or bool(have & _NEG) != bool(want & _NEG):
+            if not have or bool(have & neg) != bool(want & neg):
                 continue
             rank = 3 if have == want else 2 if want <= have else 1 if have <= want else 0
             if rank and (best is None or rank > best[0]):
@@ -445,7 +463,7 @@ def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str 
     mapped = _best_arm(want, fr)
     if mapped:
         return mapped
-    if want & _CONTROL:
+    if want & r.control:
         controls = [x.name for x in fr.arms if not x.experimental]
         if len(controls) == 1:
             return controls[0]
@@ -528,7 +546,7 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
         lo, hi = segment(m)
         it.arm = _bind(spans, lo, hi, m, used)
         if it.arm is None and len(arms) >= 2 and (r.both_arms.search(sent[m.end:m.end + 40])
-                                                   or _BOTH.search(sent[:m.start])):
+                                                   or attribution_rules().both_groups.search(sent[:m.start])):
             it.arm, it.extra_arms = arms[0], arms[1:]  # "32% for both arms (partial response = 31%)"
         if it.arm is None:
             it.arm = _text_arm(sent, m, lo, hi, fr)
@@ -623,7 +641,7 @@ def extract(article: Article) -> tuple[Trial, list[Measurement]]:
     seen: set[tuple] = set()
     for sec in article.sections:
         if sec.label and r.skip_sections.search(sec.label.strip()):
-            primary = _PRIMARY.search(text, sec.offset, sec.offset + len(sec.text))
+            primary = attribution_rules().primary_endpoint.search(text, sec.offset, sec.offset + len(sec.text))
             if primary and ctx.endpoint is None:  # "The primary end point was PFS": the default
                 named = [h.code for h in find_endpoints(text[primary.end():primary.end() + 80])]
                 if named and (named[0] in SURVIVAL or named[0] in RATE_CODES):
@@ -640,7 +658,7 @@ def extract(article: Article) -> tuple[Trial, list[Measurement]]:
             if pop is not None:
                 ctx.population = pop
             if not _GATE.search(sent):
-                if _ENDPOINT_WORD.search(sent):  # "Overall survival was longer. The HR was 0.77"
+                if attribution_rules().endpoint_words.search(sent):  # "Overall survival was longer. The HR was 0.77"
                     named = [h.code for h in find_endpoints(sent) if h.code in SURVIVAL or h.code in RATE_CODES]
                     if named:
                         ctx.endpoint = named[-1]

@@ -154,6 +154,9 @@ def test_rule_files_validate_and_examples_hold() -> None:
         assert bool(r.pre_hit_block.search(text)) is want, text
     for text, want in raw.median_pre_block.examples:
         assert bool(r.median_pre_block.search(text)) is want, text
+    for name in ("primary_endpoint", "both_groups", "death_words", "endpoint_words"):
+        for text, want in getattr(raw, name).examples:
+            assert bool(getattr(r, name).search(text)) is want, text
     for text, want in raw.both_arms.examples:
         assert bool(r.both_arms.search(text)) is want, text
     for f, pat in zip(raw.population_frames, r.frames):
