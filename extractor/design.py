@@ -110,6 +110,7 @@ class DesignRules(_Rule):
     arm_synonyms: list[tuple[str, str]]
     arm_strip: list[str]
     arm_not_names: str
+    abbreviations_not_arms: str
     arm_not_names_examples: list[tuple[str, bool]]
     control_words: str
     strict_control: str
@@ -148,6 +149,7 @@ class _Compiled:
     arm_strip_first: list[re.Pattern[str]]
     arm_strip: list[re.Pattern[str]]
     arm_not_names: re.Pattern[str]
+    abbr_not: re.Pattern[str]
     control: re.Pattern[str]
     strict_control: re.Pattern[str]
     experimental: re.Pattern[str]
@@ -192,6 +194,7 @@ def rules() -> _Compiled:
         arm_strip_first=[re.compile(s) for s in r.arm_strip_first],
         arm_strip=[re.compile(s) for s in r.arm_strip],
         arm_not_names=re.compile(r.arm_not_names),
+        abbr_not=re.compile(r.abbreviations_not_arms),
         control=re.compile(r.control_words),
         strict_control=re.compile(r.strict_control),
         experimental=re.compile(r.experimental_words),
@@ -365,12 +368,15 @@ def _clean(part: str) -> _Cand:
     """A raw arm phrase -> short name, the aliases it defines ("(PemOx)", "(arm A)"), its dose."""
     comp = rules()
     aliases = [m.group(1) for m in _LABEL.finditer(part + ")")]
-    abbrs = [m.group(1) for m in _ABBR.finditer(part)]
+    abbrs = [m.group(1) for m in _ABBR.finditer(part) if not comp.abbr_not.match(m.group(1))]
     dose = _DOSE.search(part)
     s = part
     for pat, rep in comp.arm_synonyms:
         s = pat.sub(rep, s)
-    raw = comp.arm_tail.sub("", comp.arm_strip_first[2].sub("", comp.arm_strip_first[1].sub("", s)))
+    raw = s  # everything but the dose stripped: kept when the dose is the arm ("2 x 8 Gy")
+    for pat in comp.arm_strip_first[1:]:
+        raw = pat.sub("", raw)
+    raw = comp.arm_tail.sub("", raw)
     for pat in comp.arm_strip_first:
         s = pat.sub("", s)
     s = comp.arm_tail.sub("", s)
