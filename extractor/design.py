@@ -451,6 +451,12 @@ def _split_arms(span: str) -> list[_Cand]:
     if two:  # "an experimental group (X) and a control group (Y)"
         span = two.group("a") + " or " + two.group("b")
     text = _protect(span)
+    wow = re.match(r"(?i)^(?P<base>.+?)\s+with\s+or\s+without\s+(?P<x>[^,;]+)", text)
+    if wow:  # "six cycles of gemtabine and cisplatin with or without necitab"
+        base, x = _clean(_unprotect(wow.group("base"))), _clean(_unprotect(wow.group("x")))
+        if _plausible(base.name) and _plausible(x.name):
+            return [_Cand(f"{x.name} plus {base.name}", x.aliases, None, False),
+                    _Cand(f"{base.name} alone", base.aliases, None, True)]
     m = comp.arm_either.match(text)
     parts: list[str]
     if m:
@@ -655,9 +661,10 @@ def _arms(article: Article) -> list[Arm]:
     options += [(_group_arms(methods) or _group_arms(secs), 0.0)]
     scored = [(_support(o, body) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body)
-    controls = [c.name.lower() for o, _ in options for c in o if c.control]
+    bare = lambda n: re.sub(r"(?i)\s+(?:alone|only)$", "", n.lower())  # noqa: E731
+    controls = [bare(c.name) for o, _ in options for c in o if c.control]
     for c in found:  # "our standard 10 x 3 Gy" in PURPOSE marks the control of the METHODS list
-        low = c.name.lower()
+        low = bare(c.name)
         c.control = c.control or any(k == low or k.endswith(" " + low) for k in controls)
     # same drug at several doses: keep the doses in the names when RESULTS report them apart
     names = [c.name.lower() for c in found]
