@@ -83,6 +83,7 @@ class EitherRule(_Rule):
 class GroupRule(_Rule):
     pattern: str
     generic: str
+    organization: str  # "Southwest Oncology Group" is a trial group, not an arm
     examples: list[tuple[str, list[str]]]
 
 
@@ -143,6 +144,7 @@ class _Compiled:
     shared_head: re.Pattern[str]
     group_mention: re.Pattern[str]
     group_generic: re.Pattern[str]
+    group_org: re.Pattern[str]
     label_groups: re.Pattern[str]
     arm_synonyms: list[tuple[re.Pattern[str], str]]
     arm_tail: re.Pattern[str]
@@ -188,6 +190,7 @@ def rules() -> _Compiled:
         shared_head=re.compile(r.shared_head_modifiers),
         group_mention=re.compile(r.group_mention.pattern),
         group_generic=re.compile(r.group_mention.generic),
+        group_org=re.compile(r.group_mention.organization),
         label_groups=re.compile(r.label_groups.pattern),
         arm_synonyms=[(re.compile(p), rep) for p, rep in r.arm_synonyms],
         arm_tail=re.compile(r.arm_tail_cut),
@@ -564,6 +567,8 @@ def _group_arms(sections: list[tuple[str | None, str]]) -> list[_Cand]:
             name = m.group("name").strip()
             if re.search(r"(?i)\b(?:or|versus|vs)\b", name):
                 continue  # "the treatment or control group": two groups
+            if comp.group_org.search(name):
+                continue
             if comp.group_generic.match(name) or not _plausible(name) and not re.match(r"\d", name):
                 continue
             inner = m.group("inner") or ""
