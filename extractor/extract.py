@@ -228,6 +228,8 @@ class _Item:
     population: str | None = None
     timepoint: str | None = None
     extra_arms: list[str] = field(default_factory=list)
+    extra_populations: list[str] = field(default_factory=list)
+    listed_population: bool = False
 
 
 def _timepoint(m: re.Match[str]) -> str:
@@ -518,7 +520,7 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
                 chosen = before * k
                 if len(populations) == k:
                     for it, pop in zip(members, populations):
-                        it.population = pop
+                        it.population, it.listed_population = pop, True
         else:
             controls = [a.name for a in fr.arms if not a.experimental]
             chosen = before[-k:] if len(before) >= k else []
@@ -668,8 +670,9 @@ def extract(article: Article) -> tuple[Trial, list[Measurement]]:
                 continue
             items = _attribute(sent, mentions, ctx, fr, arms)
             for it in items:
-                for arm in [it.arm, *it.extra_arms]:
-                    meas = _measurement(article, raw, s, e, it, arm, ctx)
+                for arm, pop in [(a, p) for a in [it.arm, *it.extra_arms]
+                                 for p in [it.population, *it.extra_populations]]:
+                    meas = _measurement(article, raw, s, e, it, arm, pop, ctx)
                     if meas is None:
                         continue
                     key = (meas.kind, meas.endpoint, meas.arm, tuple(meas.comparison or ()), meas.value,
@@ -804,6 +807,12 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
                 it.population = label
     _landmark_lists(sent, items, arms)
     _assign_arms(sent, items, spans_free, fr, bounds)
+    listed = [it for it in items if it.listed_population]
+    for it in items:  # "5% and 19% among A and B, respectively, as compared with 0% with placebo"
+        if not it.listed_population and any(x.endpoint == it.endpoint and x.mention.end < it.mention.start
+                                             and x.arm != it.arm for x in listed):
+            pops = _uniq([x.population for x in listed if x.population])
+            it.population, it.extra_populations = pops[0], pops[1:]
     if len(arms) >= 2:  # a rate that no arm claims is pooled over arms: SCHEMA does not annotate it
         items = [it for it in items if it.kind != "rate" or it.arm is not None]
     for it in items:
@@ -835,7 +844,7 @@ def _landmark_lists(sent: str, items: list[_Item], arms: list[str]) -> None:
 
 
 def _measurement(article: Article, raw: str, s: int, e: int, it: _Item, arm: str | None,
-                 ctx: _Context) -> Measurement | None:
+                 population: str | None, ctx: _Context) -> Measurement | None:
     m = it.mention
     ci_level = m.ci_level
     if ci_level is None and m.ci_low is not None and ctx.ci95:
@@ -845,7 +854,7 @@ def _measurement(article: Article, raw: str, s: int, e: int, it: _Item, arm: str
     sec = article.section_at(s)
     return Measurement(
         kind=it.kind, endpoint=it.endpoint or "other:unknown", arm=arm,
-        comparison=it.comparison, population=it.population, value=m.value, unit=unit,
+        comparison=it.comparison, population=population, value=m.value, unit=unit,
         ci_low=m.ci_low, ci_high=m.ci_high, ci_level=ci_level, p_value=m.p_value,
         timepoint=it.timepoint, n=m.n, n_total=m.n_total, evidence=raw[s:e],
         section=sec.label if sec else None, start=s, end=e,
