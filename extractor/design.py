@@ -392,7 +392,7 @@ def _clean(part: str) -> _Cand:
     s = re.sub(r"\s*\([^()]*\)?", "", s)  # remaining parentheticals: abbreviations, kept as aliases
     s = re.sub(r"\s+", " ", s).strip(" ,;:-")
     for _ in range(2):
-        s = re.sub(r"(?i)^(?:to|either|receive|with|the|an?|in|or|and|our|their)\s+", "", s)
+        s = re.sub(r"(?i)^(?:to|either|receive|with|the|an?|in|or|and|our|their|of)\s+", "", s)
         s = re.sub(r"(?i)\s+(?:and|or|plus|with|in|of|the|a|at|to|on|group|arm)$", "", s).strip(" ,;:-")
     for a in abbrs:
         if a.lower() not in {x.lower() for x in aliases} and not re.fullmatch(r"(?i)arm|group|n|[A-Z]", a):
@@ -578,7 +578,10 @@ def _group_arms(sections: list[tuple[str | None, str]]) -> list[_Cand]:
                 found[key] = _Cand(name, [abbr[-1]] if abbr else [], None, _is_control(name))
             elif abbr and abbr[-1] not in found[key].aliases:
                 found[key].aliases.append(abbr[-1])
-    return list(found.values()) if len(found) >= 2 else []
+    cands = list(found.values())
+    for c in cands:  # "(FOBT alone, n = 382)" and "(FOBT plus a reminder)": a shared word is no abbreviation
+        c.aliases = [a for a in c.aliases if sum(a in o.aliases for o in cands) == 1]
+    return cands if len(cands) >= 2 else []
 
 
 def _is_control(name: str) -> bool:

@@ -587,7 +587,10 @@ def comparison_phrase(text: str, fr: design.Frame | None = None) -> list[str] | 
             found = m
     if found is None:
         return None
-    x, y = re.split(r"\bfor\s+", found.group("x"))[-1].strip(), found.group("y").strip()
+    y = found.group("y").strip()
+    if "x" not in found.re.groupindex:  # "... and compared with B was 0.93": A is the previous one's
+        return None if r.arm_stop.match(y) else ["", _map_arm(y, fr) if fr is not None else y]
+    x = re.split(r"\bfor\s+", found.group("x"))[-1].strip()
     if r.arm_stop.match(x) or r.arm_stop.match(y):
         return None
     wx, wy = _words(x), _words(y)
@@ -603,6 +606,9 @@ def _comparison(sent: str, m: Mention, spans: list[tuple[int, int, str]], fr: de
     head = sent[:m.value_start]
     clause = head[max(head.rfind(";"), head.rfind(". ")) + 1:]
     named = comparison_phrase(clause, fr)
+    if named and not named[0]:
+        prior = [it.comparison for it in items if it.comparison and it.mention.end <= m.start]
+        named = [prior[-1][0], named[1]] if prior else None
     if named and (len(arms) != 2 or set(named) <= set(arms) or not set(named) & set(arms)):
         return named  # the text says which arms this ratio compares
     if len(arms) == 2:

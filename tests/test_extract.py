@@ -127,7 +127,7 @@ def test_rule_files_validate_and_examples_hold() -> None:
     for text, want in raw.arm_stop.examples:
         assert bool(r.arm_stop.match(text)) is want, text
     for text, x, y in raw.comparison_phrases.examples:
-        assert comparison_phrase(text) == [x, y], text
+        assert comparison_phrase(text) == [x, y], text  # x "" = the previous ratio's
     for name in ("ae3_head", "fixed_time_death"):
         for text, want in getattr(raw, name).examples:
             assert bool(getattr(r, name).match(text)) is want, text
