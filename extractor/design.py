@@ -636,7 +636,8 @@ def _support(cands: list[_Cand], text: str) -> float:
     if len(cands) < 2:
         return -1.0
     low = text.lower()
-    dose_only = [not re.search(r"[A-Za-z]{3}", c.name) for c in cands]
+    units = r"(?i)\b(?:mg|g|ml|gy|cgy|iu|x|kg|mcg|\u00b5g|\u03bcg|mmol|%)(?=\W|$)"
+    dose_only = [not re.search(r"[A-Za-z]", re.sub(units, "", c.name)) for c in cands]
     score = -0.5 * len(cands) if any(dose_only) and not all(dose_only) else 0.0
     for c in cands:
         toks = _tokens(c.name) or {c.name.lower()}
@@ -692,6 +693,11 @@ def _arms(article: Article) -> list[Arm]:
             seen[key].aliases.extend(a for a in c.aliases if a not in seen[key].aliases)
         else:
             seen[key] = c
+    for c in seen.values():
+        long = _long_form(c.name, body)
+        if long:  # "ZA" defined as "zoledronic acid (ZA)": the name carries both
+            c.aliases = [c.name, *c.aliases]
+            c.name = long
     arms = []
     for c in seen.values():
         label = next((a for a in c.aliases if re.match(r"(?i)(?:arm|group|cohort)\s", a)), None)
@@ -707,6 +713,21 @@ def _arms(article: Article) -> list[Arm]:
     arms = _order(arms, title)
     _add_aliases(arms, article)
     return arms
+
+
+def _long_form(abbr: str, text: str) -> str | None:
+    """The words an abbreviation stands for when the text defines it: "zoledronic acid (ZA)"."""
+    if not re.fullmatch(r"[A-Z][A-Za-z0-9/-]{1,7}", abbr) or sum(ch.isupper() for ch in abbr) < 2:
+        return None
+    letters = [ch.lower() for ch in abbr if ch.isalpha() and ch.isupper()]
+    for m in re.finditer(r"((?:[\w-]+\s+){0,5}[\w-]+)\s*\(" + re.escape(abbr) + r"\)", text):
+        words = m.group(1).split()
+        for k in range(1, len(words) + 1):
+            tail = words[-k:]
+            initials = [w[0].lower() for part in tail for w in part.split("-") if w]
+            if initials == letters:
+                return " ".join(tail)
+    return None
 
 
 def _order(arms: list[Arm], title: str) -> list[Arm]:
