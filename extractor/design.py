@@ -631,7 +631,7 @@ def _cue_arms(sections: list[tuple[str | None, str]],
     return out
 
 
-def _support(cands: list[_Cand], text: str) -> float:
+def _support(cands: list[_Cand], text: str, results: str = "") -> float:
     """How well a candidate arm list fits the abstract: names used in the text, short names."""
     if len(cands) < 2:
         return -1.0
@@ -644,6 +644,8 @@ def _support(cands: list[_Cand], text: str) -> float:
         used = sum(1 for t in toks if low.count(t) >= 2) / len(toks)
         if any(text.count(a) >= 2 for a in c.aliases if len(a) >= 2):
             used = max(used, 1.0) + 0.2  # "arm A", "(PemOx)": defined names the text then uses
+        if len(c.name.split()) >= 2 and c.name.lower() in results:
+            used += 0.3  # RESULTS use this very phrase: the name the abstract gives the group
         score += used - 0.25 * max(0, len(c.name.split()) - 3)
     return score / len(cands)
 
@@ -668,7 +670,8 @@ def _arms(article: Article) -> list[Arm]:
     reporting = [x for x in secs if x not in framing]  # RESULTS compare outcomes as often as arms: a last resort
     options += [(o, -0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(reporting, comp.compare_cues, compare=True))]
     options += [(_group_arms(methods) or _group_arms(secs), 0.0)]
-    scored = [(_support(o, body) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
+    results = " ".join(t for lab, t in secs if re.search(r"(?i)result|finding", lab or "")).lower()
+    scored = [(_support(o, body, results) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body)
     bare = lambda n: re.sub(r"(?i)\s+(?:alone|only)$", "", n.lower())  # noqa: E731
     controls = [bare(c.name) for o, _ in options for c in o if c.control]
