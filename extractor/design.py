@@ -837,7 +837,7 @@ def _matcher(fr: Frame) -> re.Pattern[str] | None:
     pat = (r"(?i)(?<![\w])(?:the\s+)?(?:" + "|".join(alts) + r")"
            r"(?:-(?:based|containing|combination|alone|treated))?"
            r"(?:[\s-]+(?:combination|alone|monotherapy|therapy|treatment|regimen))?"
-           r"(?:[\s-]+(?:group|arm|cohort)s?)?(?![\w])")
+           r"(?:[\s-]+(?:group|arm|cohort)s?)?(?![\w-])")  # "placebo-controlled" names no arm
     fr._terms = [n for _, n in terms]
     return re.compile(pat)
 
