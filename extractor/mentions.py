@@ -143,6 +143,7 @@ class _Context:
     any: frozenset[str]
     symbols: str
     stop_chars: str
+    longest: int  # words in the longest of `last`: longer tails cannot match
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,8 @@ def compiled() -> _Compiled:
     except re.error as e:
         raise RuleError(f"rules/patterns.json: ratio_cues: {e}") from e
     ctx = {k: _Context(v.window, frozenset(w.lower() for w in v.last_words), frozenset(w.lower() for w in v.any_words),
-                       v.symbols, v.stop_chars) for k, v in r.context.items()}
+                       v.symbols, v.stop_chars, max((len(w.split()) for w in v.last_words), default=0))
+           for k, v in r.context.items()}
     return _Compiled(out, {k: tuple(v.requires) for k, v in r.patterns.items()}, cue, tuple(r.ratio_cue_literals), ctx,
                      modifier, {k.lower(): v for k, v in r.units.items()},
                      {k.lower(): v for k, v in r.number_words.items()})
@@ -298,7 +300,9 @@ def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
 
 
 _STOPS = "0123456789;."
-_SYMBOLS = frozenset("<>≤≥=")
+_SYMBOLS = "<>≤≥="
+# every stop character -> NUL (and NUL itself away), so one rfind finds the last stop
+_TO_STOP = str.maketrans({**{ch: "\0" for ch in _STOPS}, "\0": "\1"})
 
 
 def in_context(name: str, before: str) -> bool:
@@ -311,12 +315,12 @@ def in_context(name: str, before: str) -> bool:
     if c.symbols and end[-1] in c.symbols:
         return True
     if c.last and end[-1] not in c.stop_chars:  # "group (44.8%)" is no label, "group 1" is
-        toks = [w for w in (x.strip("()[],;:'\"").lower() for x in win.split()[-5:]) if w and not set(w) <= _SYMBOLS]
-        for k in (1, 2, 3, 4):
-            if len(toks) >= k and " ".join(toks[-k:]) in c.last:
+        toks = [w for w in (x.strip("()[],;:'\"").lower() for x in win.split()[-5:]) if w.strip(_SYMBOLS)]
+        for k in range(1, min(4, c.longest, len(toks)) + 1):
+            if " ".join(toks[-k:]) in c.last:
                 return True
     if c.any:
-        cut = max(win.rfind(ch) for ch in _STOPS)
+        cut = win.translate(_TO_STOP).rfind("\0")
         for w in win[cut + 1:].lower().split():
             if w.strip("()[],;:") in c.any:
                 return True
@@ -337,7 +341,7 @@ def _mark(used: bytearray, a: int, b: int) -> None:
 
 
 def _free(used: bytearray, a: int, b: int) -> bool:
-    return not any(used[a:b])
+    return not used[a:b].strip(b"\0")
 
 
 def _claimable(used: bytearray, a: int, b: int) -> bool:
