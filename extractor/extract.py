@@ -645,12 +645,14 @@ def extract(article: Article) -> tuple[Trial, list[Measurement]]:
     text = normalise(raw)
     r = attribution_rules()
     ctx = _Context()
+    titled = [h.code for h in find_endpoints(normalise(article.title))] if _GATE.search(raw) else []
+    ctx.endpoint = next((c for c in titled if c in SURVIVAL or c in RATE_CODES), None)  # last resort
     out: list[Measurement] = []
     seen: set[tuple] = set()
     for sec in article.sections:
         if sec.label and r.skip_sections.search(sec.label.strip()):
             primary = attribution_rules().primary_endpoint.search(text, sec.offset, sec.offset + len(sec.text))
-            if primary and ctx.endpoint is None:  # "The primary end point was PFS": the default
+            if primary:  # "The primary end point was PFS": the default (over the title's)
                 named = [h.code for h in find_endpoints(text[primary.end():primary.end() + 80])]
                 if named and (named[0] in SURVIVAL or named[0] in RATE_CODES):
                     ctx.endpoint = named[0]
