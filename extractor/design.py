@@ -644,7 +644,7 @@ def _support(cands: list[_Cand], text: str, results: str = "") -> float:
         used = sum(1 for t in toks if low.count(t) >= 2) / len(toks)
         if any(text.count(a) >= 2 for a in c.aliases if len(a) >= 2):
             used = max(used, 1.0) + 0.2  # "arm A", "(PemOx)": defined names the text then uses
-        if len(c.name.split()) >= 2 and c.name.lower() in results:
+        if len(c.name.split()) >= 2 and re.sub(r"[\s-]+", " ", c.name.lower()) in results:
             used += 0.3  # RESULTS use this very phrase: the name the abstract gives the group
         score += used - 0.25 * max(0, len(c.name.split()) - 3)
     return score / len(cands)
@@ -670,10 +670,10 @@ def _arms(article: Article) -> list[Arm]:
     reporting = [x for x in secs if x not in framing]  # RESULTS compare outcomes as often as arms: a last resort
     options += [(o, -0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(reporting, comp.compare_cues, compare=True))]
     options += [(_group_arms(methods) or _group_arms(secs), 0.0)]
-    results = " ".join(t for lab, t in secs if re.search(r"(?i)result|finding", lab or "")).lower()
+    results = re.sub(r"[\s-]+", " ", " ".join(t for lab, t in secs if re.search(r"(?i)result|finding", lab or "")).lower())
     scored = [(_support(o, body, results) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body)
-    bare = lambda n: re.sub(r"(?i)\s+(?:alone|only)$", "", n.lower())  # noqa: E731
+    bare = lambda n: re.sub(r"(?i)\s+(?:alone|only)$", "", re.sub(r"[\s-]+", " ", n.lower()))  # noqa: E731
     controls = [bare(c.name) for o, _ in options for c in o if c.control]
     for c in found:  # "our standard 10 x 3 Gy" in PURPOSE marks the control of the METHODS list
         low = bare(c.name)
