@@ -74,6 +74,28 @@ def _is_abbreviation(phrase: str) -> bool:
 
 
 @lru_cache(maxsize=1)
+def _anchors() -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """One token of every phrase (lower-cased for the LOWER matcher, as written for the exact
+    one): a text that holds none of them cannot match, so it need not be tokenized. None
+    when some phrase has no ASCII character (case folding could then defeat a substring test)."""
+    nlp = pipeline()[0]
+    lower: set[str] = set()
+    exact: set[str] = set()
+    rules = endpoint_rules()
+    for phrase in [p for e in rules.endpoints for p in e.phrases] + [c.phrase for c in rules.ratio_cues]:
+        # ASCII runs of its tokens ("grade" of "≥grade"): a token's part is in the text too
+        toks = [run for t in nlp.make_doc(phrase) for run in re.findall(r"[!-~]+", t.text)]
+        if not toks:
+            return None
+        best = max(toks, key=lambda t: (any(c.isalpha() for c in t), len(t)))  # the rarest, roughly
+        if _is_abbreviation(phrase):
+            exact.add(best)
+        else:
+            lower.add(best.lower())
+    return tuple(sorted(lower)), tuple(sorted(exact))
+
+
+@lru_cache(maxsize=1)
 def pipeline() -> tuple[Any, Any, Any, dict[int, tuple[str, bool]]]:
     """(nlp, lower-case PhraseMatcher, case-sensitive PhraseMatcher, label -> (code, is_cue))."""
     import spacy
@@ -96,6 +118,11 @@ def pipeline() -> tuple[Any, Any, Any, dict[int, tuple[str, bool]]]:
 def find_endpoints(text: str) -> list[Hit]:
     """Endpoint phrases and ratio cues in `text`, longest first where they overlap, in text order."""
     nlp, lower, exact, labels = pipeline()
+    anchors = _anchors()
+    if anchors is not None:
+        low = text.lower()
+        if not any(a in low for a in anchors[0]) and not any(a in text for a in anchors[1]):
+            return []
     doc = nlp.make_doc(text)
     spans = []
     for match_id, s, e in [*lower(doc), *exact(doc)]:
