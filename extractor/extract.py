@@ -216,6 +216,7 @@ class _Context:
     population: str | None = None
     endpoint: str | None = None
     ci95: bool = False
+    acronyms: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -472,6 +473,31 @@ def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str 
     return None if known_only else phrase.strip()
 
 
+_NEGATED = re.compile(r"(?i)\b(?:no|not|without|non)[\s-]*$")
+_ACRONYM = re.compile(r"\s*\((?P<acr>[A-Z][A-Za-z0-9+/-]{0,7})\)")
+
+
+def _arm_acronyms(text: str, fr: design.Frame) -> dict[str, str]:
+    """Short forms the abstract defines for an arm: "preoperative chemotherapy (PCT)" -> PCT."""
+    out: dict[str, str] = {}
+    for arm in fr.arms:
+        for name in (arm.name, *arm.aliases):
+            if len(name) < 4:
+                continue
+            for m in re.finditer(r"(?<![\w-])" + re.escape(name), text, re.IGNORECASE):
+                if _NEGATED.search(text, max(0, m.start() - 12), m.start()):
+                    continue  # "no chemotherapy (NoC)" is not chemotherapy's short form
+                a = _ACRONYM.match(text, m.end())
+                if a and a.group("acr") not in ("CI", "HR", "OR", "RR", "IQR") and a.group("acr") != name:
+                    out.setdefault(a.group("acr"), arm.name)
+    return out
+
+
+def _acronym_spans(sent: str, acronyms: dict[str, str]) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), arm) for acr, arm in acronyms.items()
+            for m in re.finditer(r"(?<![\w-])" + re.escape(acr) + r"(?![\w-])", sent)]
+
+
 def _uniq(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
@@ -645,6 +671,7 @@ def extract(article: Article) -> tuple[Trial, list[Measurement]]:
     text = normalise(raw)
     r = attribution_rules()
     ctx = _Context()
+    ctx.acronyms = _arm_acronyms(normalise(article.title) + "\n" + text, fr)
     titled = [h.code for h in find_endpoints(normalise(article.title))] if _GATE.search(raw) else []
     ctx.endpoint = next((c for c in titled if c in SURVIVAL or c in RATE_CODES), None)  # last resort
     out: list[Measurement] = []
@@ -782,6 +809,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
     r = attribution_rules()
     hits = find_endpoints(sent)
     spans = design.find_arm(sent, fr)
+    spans = sorted(spans + [sp for sp in _acronym_spans(sent, ctx.acronyms)
+                            if not any(a < sp[1] and sp[0] < b for a, b, _ in spans)])
     ratio_spans = [(m.cue_start if m.cue_start is not None else m.start, m.end) for m in mentions if m.type == "ratio"]
     hits = [h for h in hits if h.cue or not any(a <= h.start < b for a, b in ratio_spans)]
     spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
