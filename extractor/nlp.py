@@ -3,9 +3,9 @@
 Built once, lazily (`pipeline()`), from rules/endpoints.json, so importing the package
 costs nothing and every caller shares the same matchers. Numbers are not found here
 (regexes over normalised text do that); spaCy only names the words around them.
-Sentences are split by a regex that keeps offsets: on the dev corpus it gives the same
-result sentences as spaCy's sentencizer, which cuts "vs. 27.8%" and "P<.001." wrongly
-and is about ten times slower.
+Sentences are split by a regex that keeps offsets. Measured on the dev corpus against
+spaCy's sentencizer: the same sentences in 304 of 318 sections (the rest differ on an
+opening bracket "(Funded by ..." and a missing space after a stop), 5.6 times faster.
 """
 from __future__ import annotations
 
