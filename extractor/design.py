@@ -307,6 +307,9 @@ def _to_int(token: str, words: dict[str, int]) -> int | None:
     return total + current or None
 
 
+_RANDOMIZED = re.compile(r"(?i)\brandomi[sz]|\brandomly\b")
+
+
 def n_randomized(text: str, design_text: str | None = None) -> int | None:
     """Total randomized (else enrolled, else treated) when the abstract states it as one number.
 
@@ -315,16 +318,17 @@ def n_randomized(text: str, design_text: str | None = None) -> int | None:
     """
     comp = rules()
     sentences = _sentences(text)
-    randomized = any(re.search(r"(?i)\brandomi[sz]|\brandomly\b", s) and not comp.phase_skip.search(s)
-                     for _, s in sentences)
+    randomized = any(_RANDOMIZED.search(s) and not comp.phase_skip.search(s) for _, s in sentences)
     design_sents = sentences if design_text is None else _sentences(design_text)
     best: tuple[int, int, int] | None = None
     lower = {s: s.lower() for _, s in (*sentences, *design_sents)}
     numbers: dict[str, list[int]] = {}
     for keywords, pat, weight, nonrandomized_only, leading_num in comp.counts:
-        if nonrandomized_only and randomized:
-            continue
+        if nonrandomized_only and randomized or best is not None and weight < best[0]:
+            continue  # a lighter cue never beats the count already found
         for start, sent in (sentences if weight >= 0 else design_sents):
+            if best is not None and weight == best[0] and start >= -best[1]:
+                break  # nor does a later one of the same weight
             low = lower[sent]
             if not any(k in low for k in keywords):
                 continue
@@ -486,6 +490,10 @@ def _split_arms(span: str) -> list[_Cand]:
     return out
 
 
+_TITLE_SEP = re.compile(r"(?i)\s(?:versus|vs\.?|v\.?|(?:as\s+)?compared\s+(?:with|to)|in\s+comparison\s+(?:with|to)|"
+                        r"with\s+or\s+without|with\s+vs\.?\s+without|or)\s")
+
+
 def _title_arms(title: str) -> list[_Cand]:
     """'A versus B in ...', 'A or B for ...', 'X with or without Y': the arms a title names."""
     for kind, cue in rules().title_cues:
@@ -506,6 +514,8 @@ def _title_arms(title: str) -> list[_Cand]:
     comp = rules()
     for piece in re.split(r":\s|(?<!\bvs)(?<!\bv)\.\s", title):
         piece = piece.strip()
+        if not _TITLE_SEP.search(piece):
+            continue  # cheap pre-check: the search below is quadratic in the title's length
         m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|v\.?|(?:as\s+)?compared\s+(?:with|to)|"
                       r"in\s+comparison\s+(?:with|to)|with\s+or\s+without|with\s+vs\.?\s+without|or)\s+(?P<b>[^:;]+)", piece)
         if m and m.group("sep").lower() == "or" and re.search(r"(?i)\s(?:versus|vs\.?|compared|comparison)\s", piece):
@@ -733,6 +743,22 @@ def _long_form(abbr: str, text: str) -> str | None:
     return None
 
 
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"
+
+
+def _word_at(word: str, text: str) -> int:
+    """Where `word` (word characters only) first stands as a whole word in `text`, else -1:
+    re.search(r"\b" + re.escape(word) + r"\b") without compiling a pattern per arm word."""
+    i = text.find(word)
+    while i >= 0:
+        j = i + len(word)
+        if (i == 0 or not _is_word_char(text[i - 1])) and (j == len(text) or not _is_word_char(text[j])):
+            return i
+        i = text.find(word, i + 1)
+    return -1
+
+
 def _order(arms: list[Arm], title: str) -> list[Arm]:
     """Experimental first: title order when the title names the arms, controls last."""
     tl = title.lower()
@@ -742,7 +768,7 @@ def _order(arms: list[Arm], title: str) -> list[Arm]:
     def pos(a: Arm) -> int:  # where the title first names this arm by a word no other arm has
         others = set().union(*(t for k, t in toks.items() if k != id(a)))
         mine = (toks[id(a)] - others) or toks[id(a)]
-        ps = [m.start() for t in mine for m in [re.search(r"\b" + re.escape(t) + r"\b", tl)] if m]
+        ps = [p for p in (_word_at(t, tl) for t in mine) if p >= 0]
         return min(ps) if ps else 10**6
 
     if sum(1 for a in arms if pos(a) < 10**6) >= 2:
@@ -776,7 +802,7 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
         elif re.fullmatch(r"(?i)(?:intervention|interventional|experimental|active)", phrase) and len(experimentals) == 1 and controls:
             target = experimentals[0]
         else:
-            hits = [a for a, d in zip(arms, distinct) if any(re.search(r"\b" + re.escape(x) + r"\b", low) for x in d)]
+            hits = [a for a, d in zip(arms, distinct) if any(_word_at(x, low) >= 0 for x in d)]
             if len(hits) != 1:
                 continue
             target = hits[0]
