@@ -393,7 +393,8 @@ def _rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int,
 
 
 # ---------------------------------------------------------------- arms
-def _bind(spans: list[tuple[int, int, str]], lo: int, hi: int, m: Mention, used: set[int]) -> str | None:
+def _bind(sent: str, spans: list[tuple[int, int, str]], lo: int, hi: int, m: Mention,
+          used: set[int]) -> str | None:
     """The free arm phrase nearest to the value inside its own segment (lo..hi)."""
     best: tuple[int, int, str] | None = None
     for i, (s, e, name) in enumerate(spans):
@@ -404,6 +405,8 @@ def _bind(spans: list[tuple[int, int, str]], lo: int, hi: int, m: Mention, used:
         elif e <= m.value_start:  # inside the mention's head ("with X [265/4687 (5.7%)]")
             d = m.value_start - e
         elif s >= m.end:
+            if _COMPARATOR.search(sent, m.end, s):
+                continue  # "(4.0%) than in placebo patients": that arm is the next value's
             d = s - m.end
         elif s >= m.value_end:  # inside its tail ("9.3 months in the X arm (p = 0.78)")
             d = s - m.value_end
@@ -473,6 +476,7 @@ def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str 
     return None if known_only else phrase.strip()
 
 
+_COMPARATOR = re.compile(r"(?i)\b(?:than|versus|vs\.?|v|compared|whereas|while)\b")
 _NEGATED = re.compile(r"(?i)\b(?:no|not|without|non)[\s-]*$")
 _ACRONYM = re.compile(r"\s*\((?P<acr>[A-Z][A-Za-z0-9+/-]{0,7})\)")
 
@@ -572,7 +576,7 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
             continue
         m = it.mention
         lo, hi = segment(m)
-        it.arm = _bind(spans, lo, hi, m, used)
+        it.arm = _bind(sent, spans, lo, hi, m, used)
         if it.arm is None and len(arms) >= 2 and (r.both_arms.search(sent[m.end:m.end + 40])
                                                    or attribution_rules().both_groups.search(sent[:m.start])):
             it.arm, it.extra_arms = arms[0], arms[1:]  # "32% for both arms (partial response = 31%)"

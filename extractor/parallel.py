@@ -42,7 +42,7 @@ from .gate import NOT_RCT, rct_gate
 from .ingest import (BATCH_SIZE, IngestSummary, Progress, _CountingReader, _log, _sha256,
                      default_extractor, read_records, to_record, write_batch)
 from .models import Deletion, Measurement, Trial
-from .parse import ParsedArticle, is_rct, parse_record_xml
+from .parse import ParsedArticle, is_rct, iter_records, parse_record_xml
 
 TASK_SIZE = 32
 """Records per worker task: small enough to keep every worker busy, large enough that
@@ -209,8 +209,16 @@ def ingest_file(db: sqlite_utils.Database | None, source, *, name: str, runner: 
         out.clear()
         summary.seconds = time.perf_counter() - t0
 
+    def pre_gate(elem) -> bool:
+        if gate is not None and not gate.may_keep(elem):
+            summary.skipped[NOT_RCT] += 1
+            return False
+        return True
+
     try:
-        for item in read_records(source, name=name):
+        records = (iter_records(source, name=name, keep=pre_gate) if gate is not None
+                   else read_records(source, name=name))
+        for item in records:
             if isinstance(item, Deletion):
                 deletions.append(item.pmid)
             elif gate is not None and not gate.keeps(item.article):

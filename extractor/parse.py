@@ -23,7 +23,7 @@ import gzip
 import io
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import IO, NamedTuple, Union
@@ -147,24 +147,28 @@ def _syntax_error(e: etree.XMLSyntaxError, label: str, head: bytes) -> ParseErro
 
 # --- streaming reader ----------------------------------------------------------------------
 
-def iter_records(source: Source, *, name: str | None = None) -> Iterator[ParsedArticle | Deletion]:
+def iter_records(source: Source, *, name: str | None = None,
+                 keep: Callable[[etree._Element], bool] | None = None) -> Iterator[ParsedArticle | Deletion]:
     """Stream a PubmedArticleSet: a ParsedArticle per record, a Deletion per deleted PMID.
 
     Records are yielded as soon as their end tag is read, so when a file breaks part-way
     the records before the break have already been yielded; a broken record never is.
+    `keep`, when given, sees each record element first; a record it refuses is skipped
+    without building its Article (bulk ingest's --rct-only pre-filter).
     """
     label = _source_name(source, name)
     with ExitStack() as stack:
         stream, head = _open(source, label, stack)
         try:
-            yield from _iterparse(stream, label, head)
+            yield from _iterparse(stream, label, head, keep)
         except etree.XMLSyntaxError as e:
             raise _syntax_error(e, label, head) from None
         except (OSError, EOFError) as e:  # gzip: truncated or corrupt stream
             raise ParseError(f"cannot read: {e}", source=label) from None
 
 
-def _iterparse(stream: IO[bytes], label: str, head: bytes) -> Iterator[ParsedArticle | Deletion]:
+def _iterparse(stream: IO[bytes], label: str, head: bytes,
+               keep: Callable[[etree._Element], bool] | None = None) -> Iterator[ParsedArticle | Deletion]:
     context = etree.iterparse(
         stream, events=("start", "end"), resolve_entities=False, no_network=True, load_dtd=False,
         huge_tree=False, remove_comments=True, remove_pis=True,
@@ -183,6 +187,9 @@ def _iterparse(stream: IO[bytes], label: str, head: bytes) -> Iterator[ParsedArt
             continue  # only direct children of the root are records
         tag = elem.tag
         if tag in RECORD_TAGS:
+            if keep is not None and not keep(elem):
+                _release(elem)
+                continue
             try:
                 article = article_from_element(elem)
             except ParseError as e:
