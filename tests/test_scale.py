@@ -327,3 +327,18 @@ def test_rct_only_file_workers_give_the_same_database_as_jobs_1(tmp_path, inputs
     assert s1.skipped[NOT_RCT] == s2.skipped[NOT_RCT] > 0
     assert s1.articles == s2.articles > 0 and s1.deleted == s2.deleted
     assert content(tmp_path / "r1.db") == content(tmp_path / "r2.db")
+
+
+def test_gate_pre_filter_on_the_element_never_drops_what_the_gate_keeps(fixtures_dir):
+    from extractor.parse import article_from_element
+
+    gate = rct_gate()
+    elements = _templates(fixtures_dir)
+    for el in list(elements):  # the same records without their publication types
+        bare = copy.deepcopy(el)
+        for pt in list(bare.iter("PublicationType")):
+            pt.getparent().remove(pt)
+        elements.append(bare)
+    verdicts = [(gate.may_keep(el), gate.keeps(article_from_element(el))) for el in elements]
+    assert all(pre or not full for pre, full in verdicts)  # exact: only records the gate drops
+    assert sum(not pre for pre, _full in verdicts) >= 4     # and it does drop records
