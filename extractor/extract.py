@@ -75,6 +75,7 @@ class AttributionRules(_Rule):
     outcomes: list[Outcome]
     outcome_examples: list[tuple[str, str]]
     outcome_block: Flagged
+    outcome_phrase: Captured
     outcome_after: Flagged
     outcome_block_near: Flagged
     median_cue: Flagged
@@ -117,6 +118,7 @@ class _Compiled:
     outcomes: list[tuple[str, re.Pattern[str]]]
     outcome_any: re.Pattern[str]
     outcome_names: list[str]
+    outcome_phrase: re.Pattern[str]
     outcome_block: re.Pattern[str]
     outcome_after: re.Pattern[str]
     outcome_block_near: re.Pattern[str]
@@ -166,6 +168,7 @@ def attribution_rules() -> _Compiled:
         outcomes=[(o.name, re.compile(o.pattern, i)) for o in r.outcomes],
         outcome_any=re.compile("|".join(f"(?P<o{k}>{o.pattern})" for k, o in enumerate(r.outcomes)), i),
         outcome_names=[o.name for o in r.outcomes],
+        outcome_phrase=re.compile(r.outcome_phrase.pattern, i),
         outcome_block=re.compile(r.outcome_block.pattern, i),
         outcome_after=re.compile(r.outcome_after.pattern, i),
         outcome_block_near=re.compile(r.outcome_block_near.pattern.lstrip("^"), i),
@@ -271,8 +274,10 @@ def _nearest_before(hits: list[Hit], pos: int, floor: int = 0) -> Hit | None:
 def _outcomes_in(text: str) -> tuple[tuple[int, str], ...]:
     """Every outcome word of a sentence, scanned once (rates of one sentence share the scan)."""
     r = attribution_rules()
-    return tuple((m.start(), r.outcome_names[int(m.lastgroup[1:])])  # type: ignore[index]
-                 for m in r.outcome_any.finditer(text))
+    found = [(m.start(), r.outcome_names[int(m.lastgroup[1:])])  # type: ignore[index]
+             for m in r.outcome_any.finditer(text)]
+    found += [(m.start("name"), m.group("name").lower()) for m in r.outcome_phrase.finditer(text)]
+    return tuple(sorted(found))  # "the proportion of patients achieving ACR20" names its own
 
 
 def _outcome_at(text: str, hits: list[Hit], lo: int, hi: int, skip_death: bool = False) -> tuple[int, str] | None:

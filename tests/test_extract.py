@@ -143,6 +143,9 @@ def test_rule_files_validate_and_examples_hold() -> None:
         assert m and m.group("label") == want, text
     for text, want in raw.label_block.examples:
         assert bool(r.label_block.search(text)) is want, text
+    for text, want in raw.outcome_phrase.examples:
+        m = r.outcome_phrase.search(text)
+        assert m and m.group("name") == want, text
     for text, want in raw.outcome_examples:
         found = _outcome_at(text, [], 0, len(text))
         assert found and found[1] == want, text
