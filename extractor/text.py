@@ -44,3 +44,44 @@ def normalise(text: str) -> str:
         out = _DOT_BETWEEN_DIGITS.sub(".", out)
     assert len(out) == len(text)
     return out
+
+
+# ---------------------------------------------------------------- literal search without a regex
+# Per-arm patterns ("(?<![\w-])" + re.escape(name)) are new for every abstract: compiling them
+# costs more than the search, and they push the rule patterns out of re's 512-entry cache.
+
+# A-Z, and the four other characters a case-insensitive `re` matches to an ASCII letter
+# (tests/test_text.py recomputes this set from `re` itself)
+_FOLD = str.maketrans({**{chr(c): chr(c + 32) for c in range(65, 91)},
+                       "\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def fold_case(text: str) -> str:
+    """`text` with every character re.IGNORECASE equates with an ASCII letter made that
+    lower-case letter (same length): an ASCII needle.lower() found in it is a case-insensitive match."""
+    return text.translate(_FOLD)
+
+
+def _wordish(ch: str) -> bool:
+    return ch.isalnum() or ch == "_" or ch == "-"
+
+
+def literal_spans(needle: str, text: str, *, folded: str | None = None,
+                  word_end: bool = False) -> list[tuple[int, int]]:
+    r"""The spans of re.finditer(r"(?<![\w-])" + re.escape(needle) [+ r"(?![\w-])"], text [, re.I]).
+
+    Case-insensitive when `folded` (fold_case(text)) is given; `needle` must then be ASCII.
+    """
+    if not needle:
+        raise ValueError("empty needle")
+    hay, pat = (text, needle) if folded is None else (folded, needle.lower())
+    out: list[tuple[int, int]] = []
+    i = hay.find(pat)
+    while i >= 0:
+        j = i + len(pat)
+        if (i == 0 or not _wordish(text[i - 1])) and (not word_end or j == len(text) or not _wordish(text[j])):
+            out.append((i, j))
+            i = hay.find(pat, j)
+        else:
+            i = hay.find(pat, i + 1)
+    return out
