@@ -21,7 +21,7 @@ from .mentions import Mention, find_mentions
 from .models import Article, Measurement, Trial
 from .nlp import Hit, find_endpoints, sentences
 from .rules import load_rules
-from .text import normalise
+from .text import fold_case, literal_spans, normalise
 
 __all__ = ["extract", "attribution_rules"]
 
@@ -83,6 +83,7 @@ class AttributionRules(_Rule):
     landmark: Captured
     landmark_list: Captured
     landmark_block: Flagged
+    landmark_after: Flagged
     rate_stat_block: Flagged
     median_pre_block: Flagged
     pre_hit_block: Flagged
@@ -127,6 +128,7 @@ class _Compiled:
     landmark: re.Pattern[str]
     landmark_list: re.Pattern[str]
     landmark_block: re.Pattern[str]
+    landmark_after: re.Pattern[str]
     rate_stat_block: re.Pattern[str]
     median_pre_block: re.Pattern[str]
     pre_hit_block: re.Pattern[str]
@@ -177,6 +179,7 @@ def attribution_rules() -> _Compiled:
         landmark=re.compile(r.landmark.pattern, i),
         landmark_list=re.compile(r.landmark_list.pattern, i),
         landmark_block=re.compile(r.landmark_block.pattern, i),
+        landmark_after=re.compile(r.landmark_after.pattern, i),
         rate_stat_block=re.compile(r.rate_stat_block.pattern, i),
         median_pre_block=re.compile(r.median_pre_block.pattern, i),
         pre_hit_block=re.compile(r.pre_hit_block.pattern, i),
@@ -489,22 +492,24 @@ _ACRONYM = re.compile(r"\s*\((?P<acr>[A-Z][A-Za-z0-9+/-]{0,7})\)")
 def _arm_acronyms(text: str, fr: design.Frame) -> dict[str, str]:
     """Short forms the abstract defines for an arm: "preoperative chemotherapy (PCT)" -> PCT."""
     out: dict[str, str] = {}
+    folded = fold_case(text)
     for arm in fr.arms:
         for name in (arm.name, *arm.aliases):
             if len(name) < 4:
                 continue
-            for m in re.finditer(r"(?<![\w-])" + re.escape(name), text, re.IGNORECASE):
-                if _NEGATED.search(text, max(0, m.start() - 12), m.start()):
+            spans = literal_spans(name, text, folded=folded) if name.isascii() else \
+                [m.span() for m in re.finditer(r"(?<![\w-])" + re.escape(name), text, re.IGNORECASE)]
+            for start, end in spans:
+                if _NEGATED.search(text, max(0, start - 12), start):
                     continue  # "no chemotherapy (NoC)" is not chemotherapy's short form
-                a = _ACRONYM.match(text, m.end())
+                a = _ACRONYM.match(text, end)
                 if a and a.group("acr") not in ("CI", "HR", "OR", "RR", "IQR") and a.group("acr") != name:
                     out.setdefault(a.group("acr"), arm.name)
     return out
 
 
 def _acronym_spans(sent: str, acronyms: dict[str, str]) -> list[tuple[int, int, str]]:
-    return [(m.start(), m.end(), arm) for acr, arm in acronyms.items()
-            for m in re.finditer(r"(?<![\w-])" + re.escape(acr) + r"(?![\w-])", sent)]
+    return [(s, e, arm) for acr, arm in acronyms.items() for s, e in literal_spans(acr, sent, word_end=True)]
 
 
 def _uniq(names: list[str]) -> list[str]:
@@ -795,6 +800,11 @@ def _rate_item(sent: str, m: Mention, mentions: list[Mention], hits: list[Hit]) 
     region = sent[max(0, (hit.start if hit is not None else m.start) - 30):m.start]
     for x in r.landmark.finditer(region):
         if not r.landmark_block.search(region[:x.start()]):  # "under the age of 60 years"
+            timepoint = _timepoint(x)
+    if timepoint is None:  # "51.5% vs. 46.2% at five years": the landmark after the list
+        gap = r.landmark_after.match(sent, list_end)
+        x = r.landmark.match(sent, gap.end()) if gap else None
+        if x is not None and x.group("n2") or x is not None and x.group("wn"):
             timepoint = _timepoint(x)
     if code in SURVIVAL and timepoint is None and not _RATE_WORD.search(sent, max(0, m.start - 80), m.start):
         return None  # "survival improved in 30%": not a landmark rate
