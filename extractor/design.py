@@ -732,6 +732,8 @@ def _long_form(abbr: str, text: str) -> str | None:
     """The words an abbreviation stands for when the text defines it: "zoledronic acid (ZA)"."""
     if not re.fullmatch(r"[A-Z][A-Za-z0-9/-]{1,7}", abbr) or sum(ch.isupper() for ch in abbr) < 2:
         return None
+    if f"({abbr})" not in text:
+        return None  # the pattern below needs it literally; compiling one per abbreviation costs more
     letters = [ch.lower() for ch in abbr if ch.isalpha() and ch.isupper()]
     for m in re.finditer(r"((?:[\w-]+\s+){0,5}[\w-]+)\s*\(" + re.escape(abbr) + r"\)", text):
         words = m.group(1).split()
