@@ -1,10 +1,13 @@
-"""normalise: one char for one char, so offsets found in the result hold in the original."""
+"""normalise: one char for one char, so offsets found in the result hold in the original;
+literal_spans: the regex it stands in for, span for span."""
 from __future__ import annotations
 
-from hypothesis import given
+import re
+
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extractor.text import normalise
+from extractor.text import fold_case, literal_spans, normalise
 
 
 def test_decimal_middle_dot_between_digits_only() -> None:
@@ -42,3 +45,28 @@ def test_length_always_kept(text: str) -> None:
     # every character either stays or is replaced by an ASCII (or <=/>=) stand-in
     for a, b in zip(text, out):
         assert a == b or b.isascii() or b in "\u2264\u2265"
+
+
+# ---------------------------------------------------------------- literal_spans == the regex it replaces
+_TRICKY = "aAbBkKsSiI-_ 1(\u0130\u0131\u017f\u212a\u00e9\u00df"
+
+
+def test_fold_covers_every_char_re_ignorecase_equates_with_an_ascii_letter() -> None:
+    chars = "".join(map(chr, range(128, 0x110000)))
+    special = {c for c in re.findall(r"(?i)[a-z]", chars)}
+    assert special == {"\u0130", "\u0131", "\u017f", "\u212a"}
+    assert all(re.fullmatch("(?i)" + fold_case(c), c) for c in special)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aAkKsSiI -", min_size=1, max_size=4), st.text(alphabet=_TRICKY, max_size=40))
+def test_literal_spans_case_insensitive_equals_regex(needle: str, text: str) -> None:
+    want = [m.span() for m in re.finditer(r"(?<![\w-])" + re.escape(needle), text, re.IGNORECASE)]
+    assert literal_spans(needle, text, folded=fold_case(text)) == want
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aAB-1", min_size=1, max_size=3), st.text(alphabet=_TRICKY, max_size=40))
+def test_literal_spans_whole_word_equals_regex(needle: str, text: str) -> None:
+    want = [m.span() for m in re.finditer(r"(?<![\w-])" + re.escape(needle) + r"(?![\w-])", text)]
+    assert literal_spans(needle, text, word_end=True) == want
