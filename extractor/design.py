@@ -103,6 +103,7 @@ class DesignRules(_Rule):
     arm_separator_examples: list[tuple[str, list[str]]]
     title_cues: list[TitleRule]
     title_prefix: str
+    title_or_not_list: SkipRule
     shared_head_modifiers: str
     group_mention: GroupRule
     label_groups: ListRule
@@ -141,6 +142,7 @@ class _Compiled:
     arm_sep: re.Pattern[str]
     title_cues: list[tuple[str, re.Pattern[str]]]
     title_prefix: re.Pattern[str]
+    title_or_not_list: re.Pattern[str]
     shared_head: re.Pattern[str]
     group_mention: re.Pattern[str]
     group_generic: re.Pattern[str]
@@ -187,6 +189,7 @@ def rules() -> _Compiled:
         arm_sep=re.compile(r.arm_separators),
         title_cues=[(c.kind, re.compile(c.pattern)) for c in r.title_cues],
         title_prefix=re.compile(r.title_prefix),
+        title_or_not_list=re.compile(r.title_or_not_list.pattern),
         shared_head=re.compile(r.shared_head_modifiers),
         group_mention=re.compile(r.group_mention.pattern),
         group_generic=re.compile(r.group_mention.generic),
@@ -521,8 +524,8 @@ def _title_arms(title: str) -> list[_Cand]:
         if m and m.group("sep").lower() == "or" and re.search(r"(?i)\s(?:versus|vs\.?|compared|comparison)\s", piece):
             m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|(?:as\s+)?compared\s+(?:with|to)|"
                           r"in\s+comparison\s+(?:with|to))\s+(?P<b>[^:;]+)", piece)
-        if not m:
-            continue
+        if not m or m.group("sep").lower() == "or" and comp.title_or_not_list.search(piece):
+            continue  # "stage II or III", "on or after": the "or" joins no arms
         a = comp.title_prefix.sub("", m.group("a"))
         for pat, rep in comp.arm_synonyms:
             a = pat.sub(rep, a)
@@ -664,8 +667,8 @@ def _arms(article: Article) -> list[Arm]:
     comp = rules()
     title = article.title or ""
     secs = [(s.label, s.text) for s in article.sections]
-    is_method = lambda lab: lab is None or re.search(  # noqa: E731
-        r"(?i)method|design|patient|participant|intervention|setting|procedure|material", lab or "")
+    is_method = lambda lab: lab is None or re.search(  # noqa: E731  ("UNLABELLED": the whole abstract)
+        r"(?i)method|design|patient|participant|intervention|setting|procedure|material|^unlabell?ed$", lab or "")
     methods = [x for x in secs if is_method(x[0])]
     rest = [x for x in secs if not is_method(x[0])]
     body = title + "\n" + article.abstract

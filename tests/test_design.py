@@ -253,3 +253,9 @@ def test_arm_clean_examples(raw: str, want: str) -> None:
 @pytest.mark.parametrize("title,want", R.title_examples)
 def test_title_examples(title: str, want: list[str]) -> None:
     assert [c.name for c in design._title_arms(title)] == want
+
+
+@pytest.mark.parametrize("title,rejected", R.title_or_not_list.examples)
+def test_title_or_not_list_examples(title: str, rejected: bool) -> None:
+    assert bool(design.rules().title_or_not_list.search(title)) is rejected
+    assert (design._title_arms(title) == []) is rejected
