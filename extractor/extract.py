@@ -84,6 +84,7 @@ class AttributionRules(_Rule):
     landmark_list: Captured
     landmark_block: Flagged
     landmark_after: Flagged
+    ratio_own_endpoint: Flagged
     rate_stat_block: Flagged
     median_pre_block: Flagged
     pre_hit_block: Flagged
@@ -129,6 +130,7 @@ class _Compiled:
     landmark_list: re.Pattern[str]
     landmark_block: re.Pattern[str]
     landmark_after: re.Pattern[str]
+    ratio_own_endpoint: re.Pattern[str]
     rate_stat_block: re.Pattern[str]
     median_pre_block: re.Pattern[str]
     pre_hit_block: re.Pattern[str]
@@ -180,6 +182,7 @@ def attribution_rules() -> _Compiled:
         landmark_list=re.compile(r.landmark_list.pattern, i),
         landmark_block=re.compile(r.landmark_block.pattern, i),
         landmark_after=re.compile(r.landmark_after.pattern, i),
+        ratio_own_endpoint=re.compile(r.ratio_own_endpoint.pattern, i),
         rate_stat_block=re.compile(r.rate_stat_block.pattern, i),
         median_pre_block=re.compile(r.median_pre_block.pattern, i),
         pre_hit_block=re.compile(r.pre_hit_block.pattern, i),
@@ -831,7 +834,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
     spans = sorted(spans + [sp for sp in _acronym_spans(sent, ctx.acronyms)
                             if not any(a < sp[1] and sp[0] < b for a, b, _ in spans)])
     ratio_spans = [(m.cue_start if m.cue_start is not None else m.start, m.end) for m in mentions if m.type == "ratio"]
-    hits = [h for h in hits if h.cue or not any(a <= h.start < b for a, b in ratio_spans)]
+    hits = [h for h in hits if h.cue or not any(a <= h.start < b for a, b in ratio_spans)
+            or r.ratio_own_endpoint.search(sent, max(0, h.start - 25), h.start)]  # "the HR for OS was"
     spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
     framed = _frame_population(sent) is not None
     inline = [(x.start(), _clean_pop(x.group("pop") or x.group("pop2"))) for x in r.inline_pop.finditer(sent)

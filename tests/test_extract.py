@@ -151,6 +151,8 @@ def test_rule_files_validate_and_examples_hold() -> None:
         assert found and found[1] == want, text
     for text, want in raw.landmark_block.examples:
         assert bool(r.landmark_block.search(text)) is want, text
+    for text, want in raw.ratio_own_endpoint.examples:
+        assert bool(r.ratio_own_endpoint.search(text)) is want, text
     for text, want in raw.landmark_after.examples:
         assert bool(r.landmark_after.match(text)) is want, text
     for text, want in raw.rate_stat_block.examples:
