@@ -107,6 +107,7 @@ class DesignRules(_Rule):
     shared_head_modifiers: str
     group_mention: GroupRule
     label_groups: ListRule
+    arm_labels: ListRule
     arm_strip_first: list[str]
     arm_tail_cut: str
     arm_synonyms: list[tuple[str, str]]
@@ -148,6 +149,7 @@ class _Compiled:
     group_generic: re.Pattern[str]
     group_org: re.Pattern[str]
     label_groups: re.Pattern[str]
+    arm_labels: re.Pattern[str]
     arm_synonyms: list[tuple[re.Pattern[str], str]]
     arm_tail: re.Pattern[str]
     arm_strip_first: list[re.Pattern[str]]
@@ -195,6 +197,7 @@ def rules() -> _Compiled:
         group_generic=re.compile(r.group_mention.generic),
         group_org=re.compile(r.group_mention.organization),
         label_groups=re.compile(r.label_groups.pattern),
+        arm_labels=re.compile(r.arm_labels.pattern),
         arm_synonyms=[(re.compile(p), rep) for p, rep in r.arm_synonyms],
         arm_tail=re.compile(r.arm_tail_cut),
         arm_strip_first=[re.compile(s) for s in r.arm_strip_first],
@@ -460,6 +463,9 @@ def _split_arms(span: str) -> list[_Cand]:
     two = _TWO_GROUPS.match(span)
     if two:  # "an experimental group (X) and a control group (Y)"
         span = two.group("a") + " or " + two.group("b")
+    labelled = _labelled_arms(span)
+    if labelled:
+        return labelled
     text = _protect(span)
     wow = re.match(r"(?i)^(?P<base>.+?)\s+with\s+or\s+without\s+(?P<x>[^,;]+)", text)
     if wow:  # "six cycles of gemtabine and cisplatin with or without necitab"
@@ -491,6 +497,25 @@ def _split_arms(span: str) -> list[_Cand]:
         if _plausible(c.name):
             out.append(c)
     return out
+
+
+def _labelled_arms(span: str) -> list[_Cand]:
+    """'A (5 mg), B and C every 3 weeks (ABC group; n = 40) or no treatment (control group)': each
+    parenthesised group label closes one arm and names it, however many drugs the arm lists."""
+    comp = rules()
+    labels = list(comp.arm_labels.finditer(span))
+    if len(labels) < 2:
+        return []
+    out, start = [], 0
+    for m in labels:
+        name = m.group("name").strip()
+        if comp.group_generic.match(name) or comp.group_org.search(name) or not _plausible(name):
+            return []
+        part = _clean(span[start:m.start()])
+        aliases = [part.name] if _plausible(part.name) and len(part.name.split()) <= 3 else []
+        out.append(_Cand(name, aliases + part.aliases, part.dose, part.control or _is_control(name)))
+        start = m.end()
+    return out if len({c.name.lower() for c in out}) == len(out) else []
 
 
 _TITLE_SEP = re.compile(r"(?i)\s(?:versus|vs\.?|v\.?|(?:as\s+)?compared\s+(?:with|to)|in\s+comparison\s+(?:with|to)|"

@@ -259,3 +259,8 @@ def test_title_examples(title: str, want: list[str]) -> None:
 def test_title_or_not_list_examples(title: str, rejected: bool) -> None:
     assert bool(design.rules().title_or_not_list.search(title)) is rejected
     assert (design._title_arms(title) == []) is rejected
+
+
+@pytest.mark.parametrize("span,want", R.arm_labels.examples)
+def test_arm_label_examples(span: str, want: list[str]) -> None:
+    assert [c.name for c in design._labelled_arms(span)] == want
