@@ -632,6 +632,7 @@ def _tokens(name: str) -> set[str]:
 
 _COMPARE_SEP = re.compile(r"(?i)\s+(?:versus|vs\.?|compared\s+with|compared\s+to)\s+")
 _COMPARE_WEAK = re.compile(r"(?i)\s+(?:with|to)\s+")
+_COMPARE_OVER = re.compile(r"(?i)\s+over\s+")
 
 
 def _compare_arms(span: str) -> list[_Cand]:
@@ -640,10 +641,17 @@ def _compare_arms(span: str) -> list[_Cand]:
         span = pat.sub(rep, span)  # "A combined with B versus B alone": the "with" is not the comparison
     parts = _COMPARE_SEP.split(span, maxsplit=1)
     if len(parts) != 2:
+        over = _COMPARE_OVER.split(span, maxsplit=1)  # "favoring A over B"
+        found = _compare_sides(*over) if len(over) == 2 else []
+        if len(found) >= 2:
+            return found
         parts = _COMPARE_WEAK.split(span, maxsplit=1)
     if len(parts) != 2:
         return []
-    a, b = parts
+    return _compare_sides(*parts)
+
+
+def _compare_sides(a: str, b: str) -> list[_Cand]:
     b = re.sub(r"(?i)\s+(?:in|among|for|who|when)\s+.*$", "", b)
     b = _protect(b).split(",")[0]  # "with those of study S9, with identical criteria, staging, ...": one arm
     side_a = _split_arms(a) if "," not in _protect(a) else [_clean(a)]
