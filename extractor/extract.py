@@ -76,6 +76,7 @@ class AttributionRules(_Rule):
     outcome_examples: list[tuple[str, str]]
     outcome_block: Flagged
     outcome_phrase: Captured
+    score_outcome: Captured
     outcome_after: Flagged
     outcome_block_near: Flagged
     median_cue: Flagged
@@ -121,6 +122,7 @@ class _Compiled:
     outcome_any: re.Pattern[str]
     outcome_names: list[str]
     outcome_phrase: re.Pattern[str]
+    score_outcome: re.Pattern[str]
     outcome_block: re.Pattern[str]
     outcome_after: re.Pattern[str]
     outcome_block_near: re.Pattern[str]
@@ -173,6 +175,7 @@ def attribution_rules() -> _Compiled:
         outcome_any=re.compile("|".join(f"(?P<o{k}>{o.pattern})" for k, o in enumerate(r.outcomes)), i),
         outcome_names=[o.name for o in r.outcomes],
         outcome_phrase=re.compile(r.outcome_phrase.pattern, i),
+        score_outcome=re.compile(r.score_outcome.pattern),
         outcome_block=re.compile(r.outcome_block.pattern, i),
         outcome_after=re.compile(r.outcome_after.pattern, i),
         outcome_block_near=re.compile(r.outcome_block_near.pattern.lstrip("^"), i),
@@ -283,6 +286,8 @@ def _outcomes_in(text: str) -> tuple[tuple[int, str], ...]:
     found = [(m.start(), r.outcome_names[int(m.lastgroup[1:])])  # type: ignore[index]
              for m in r.outcome_any.finditer(text)]
     found += [(m.start("name"), m.group("name").lower()) for m in r.outcome_phrase.finditer(text)]
+    found += [(m.start(), re.sub(r"[\s-]+", " ", m.group("name")).lower())  # "PASI 75", "ACR20"
+              for m in r.score_outcome.finditer(text)]
     return tuple(sorted(found))  # "the proportion of patients achieving ACR20" names its own
 
 
@@ -297,6 +302,15 @@ def _outcome_at(text: str, hits: list[Hit], lo: int, hi: int, skip_death: bool =
             continue
         best = (pos, name)
     return best
+
+
+def _score_named(sent: str, h: Hit) -> bool:
+    """A response phrase right after a score outcome ("ACR20 response") is that outcome, not ORR."""
+    if h.code not in ("ORR", "CR"):
+        return False
+    head = sent[max(0, h.start - 16):h.start]
+    return any(m.end() == len(head.rstrip()) and head[m.end():].isspace()
+               for m in attribution_rules().score_outcome.finditer(head))
 
 
 def _death_like(sent: str, h: Hit) -> bool:
@@ -800,7 +814,8 @@ def _rate_item(sent: str, m: Mention, mentions: list[Mention], hits: list[Hit]) 
             r.ae3_head.match(sent[hit.end:]) or r.ae3_tail.search(sent[max(0, hit.start - 40):hit.start])))):
         return None  # "grade 3 renal toxicity (9% vs 3%)": a named event, not all grade >=3 AEs
     timepoint = None
-    region = sent[max(0, (hit.start if hit is not None else m.start) - 30):m.start]
+    first = min((x.start for x in mentions if m.group is not None and x.group == m.group), default=m.start)
+    region = sent[max(0, (hit.start if hit is not None else first) - 30):m.start]  # the list's, not each value's
     for x in r.landmark.finditer(region):
         if not r.landmark_block.search(region[:x.start()]):  # "under the age of 60 years"
             timepoint = _timepoint(x)
@@ -836,6 +851,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
     ratio_spans = [(m.cue_start if m.cue_start is not None else m.start, m.end) for m in mentions if m.type == "ratio"]
     hits = [h for h in hits if h.cue or not any(a <= h.start < b for a, b in ratio_spans)
             or r.ratio_own_endpoint.search(sent, max(0, h.start - 25), h.start)]  # "the HR for OS was"
+    hits = [h for h in hits if not _score_named(sent, h)]
     spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
     framed = _frame_population(sent) is not None
     inline = [(x.start(), _clean_pop(x.group("pop") or x.group("pop2"))) for x in r.inline_pop.finditer(sent)

@@ -146,6 +146,11 @@ def test_rule_files_validate_and_examples_hold() -> None:
     for text, want in raw.outcome_phrase.examples:
         m = r.outcome_phrase.search(text)
         assert m and m.group("name") == want, text
+    for text, want in raw.score_outcome.examples:
+        m = r.score_outcome.search(text)
+        assert m and m.group("name") == want, text
+    for text in ["Week 20", "CD20 expression", "at 20 weeks", "ACR 20%"]:
+        assert not r.score_outcome.search(text), text
     for text, want in raw.outcome_examples:
         found = _outcome_at(text, [], 0, len(text))
         assert found and found[1] == want, text
