@@ -364,7 +364,7 @@ def allocation_ratio(text: str) -> str | None:
 
 
 # ---------------------------------------------------------------- arms
-_ABBR = re.compile(r"\(([A-Z][A-Za-z0-9/+-]{0,11}|[a-z]?[A-Z]{2,}[A-Za-z0-9/+-]{0,8})\)")
+_ABBR = re.compile(r"\(([A-Z][A-Za-z0-9/+-]{0,11}|[a-z]?[A-Z]{2,}[A-Za-z0-9/+-]{0,8})(?:\)|[;,]\s)")  # "(mEOC+P; dosing ...)"
 _LABEL = re.compile(r"(?i)[(\[;,]\s*((?:arm|group|cohort)\s+[A-Z0-9]{1,2})\s*[)\];,]")
 _DOSE = re.compile(r"(?i)\b\d+(?:[.\u00b7]\d+)?\s*(?:mg|g|\u03bcg|\u00b5g|mcg|ml|IU|Gy)(?:/(?:kg|ml|day|d))?\b")
 
@@ -710,6 +710,9 @@ def _arms(article: Article) -> list[Arm]:
     options += [(o, 0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(methods, comp.arm_cues))]
     options += [(o, 0.25 - 0.02 * i) for i, o in enumerate(_cue_arms(rest, comp.arm_cues))]
     from_title = _title_arms(title)
+    # a randomization list the title confirms ("A with or without X" and "A" / "A plus X" with
+    # their doses and short forms) names the arms better than the title's fragments
+    options = [(o, prior + 0.3 if _agrees(from_title, o) else prior) for o, prior in options]
     options += [(from_title, 0.9 if len(from_title) >= 4 and re.search(r"(?i)factorial", body) else 0.3)]
     framing = [x for x in secs if not re.search(r"(?i)result|finding|conclusion|interpretation|discussion", x[0] or "")]
     options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(framing, comp.compare_cues, compare=True))]
@@ -762,6 +765,25 @@ def _arms(article: Article) -> list[Arm]:
     arms = _order(arms, title)
     _add_aliases(arms, article)
     return arms
+
+
+def _agrees(title: list[_Cand], listed: list[_Cand]) -> bool:
+    """A title "A with or without X" and a list of as many arms, each title arm one listed arm:
+    a listed name holds its words, or ("no X") lacks X."""
+    if len(title) < 2 or len(title) != len(listed) or not any(c.name.lower().startswith("no ") for c in title):
+        return False
+    toks = [_tokens(c.name) for c in listed]
+    used: set[int] = set()
+    for c in title:
+        neg = re.match(r"(?i)no\s+(.+)$", c.name)
+        want = _tokens(neg.group(1) if neg else c.name)
+        if not want:
+            return False
+        hits = [i for i, t in enumerate(toks) if i not in used and (not want & t if neg else want <= t)]
+        if neg and len(hits) != 1 or not neg and len(hits) < 1:
+            return False
+        used.add(hits[0])
+    return True
 
 
 def _long_form(abbr: str, text: str) -> str | None:
