@@ -712,7 +712,7 @@ def _arms(article: Article) -> list[Arm]:
     from_title = _title_arms(title)
     # a randomization list the title confirms ("A with or without X" and "A" / "A plus X" with
     # their doses and short forms) names the arms better than the title's fragments
-    options = [(o, prior + 0.3 if _agrees(from_title, o) else prior) for o, prior in options]
+    options = [(o, prior + 0.3 if _agrees(from_title, o) is not None else prior) for o, prior in options]
     options += [(from_title, 0.9 if len(from_title) >= 4 and re.search(r"(?i)factorial", body) else 0.3)]
     framing = [x for x in secs if not re.search(r"(?i)result|finding|conclusion|interpretation|discussion", x[0] or "")]
     options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(framing, comp.compare_cues, compare=True))]
@@ -722,6 +722,8 @@ def _arms(article: Article) -> list[Arm]:
     results = re.sub(r"[\s-]+", " ", " ".join(t for lab, t in secs if re.search(r"(?i)result|finding", lab or "")).lower())
     scored = [(_support(o, body, results) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body)
+    for i in _agrees(from_title, found) or []:
+        found[i].control = True  # the arm without the title's "with or without X" is the reference
     bare = lambda n: re.sub(r"(?i)\s+(?:alone|only)$", "", re.sub(r"[\s-]+", " ", n.lower()))  # noqa: E731
     controls = [bare(c.name) for o, _ in options for c in o if c.control]
     for c in found:  # "our standard 10 x 3 Gy" in PURPOSE marks the control of the METHODS list
@@ -767,23 +769,26 @@ def _arms(article: Article) -> list[Arm]:
     return arms
 
 
-def _agrees(title: list[_Cand], listed: list[_Cand]) -> bool:
-    """A title "A with or without X" and a list of as many arms, each title arm one listed arm:
-    a listed name holds its words, or ("no X") lacks X."""
+def _agrees(title: list[_Cand], listed: list[_Cand]) -> list[int] | None:
+    """A title "A with or without X" and a list of as many arms, each title arm one listed arm
+    (a listed name holds its words, or, for "no X", lacks X): the listed arms without X, else None."""
     if len(title) < 2 or len(title) != len(listed) or not any(c.name.lower().startswith("no ") for c in title):
-        return False
+        return None
     toks = [_tokens(c.name) for c in listed]
     used: set[int] = set()
+    without = []
     for c in title:
         neg = re.match(r"(?i)no\s+(.+)$", c.name)
         want = _tokens(neg.group(1) if neg else c.name)
         if not want:
-            return False
+            return None
         hits = [i for i, t in enumerate(toks) if i not in used and (not want & t if neg else want <= t)]
         if neg and len(hits) != 1 or not neg and len(hits) < 1:
-            return False
+            return None
         used.add(hits[0])
-    return True
+        if neg:
+            without.append(hits[0])
+    return without
 
 
 def _long_form(abbr: str, text: str) -> str | None:
