@@ -77,6 +77,9 @@ class AttributionRules(_Rule):
     outcome_block: Flagged
     outcome_phrase: Captured
     score_outcome: Captured
+    outcome_abbrev: Captured
+    outcome_abbrev_head: Flagged
+    outcome_abbrev_block: Flagged
     outcome_after: Flagged
     outcome_block_near: Flagged
     median_cue: Flagged
@@ -123,6 +126,9 @@ class _Compiled:
     outcome_names: list[str]
     outcome_phrase: re.Pattern[str]
     score_outcome: re.Pattern[str]
+    outcome_abbrev: re.Pattern[str]
+    outcome_abbrev_head: re.Pattern[str]
+    outcome_abbrev_block: re.Pattern[str]
     outcome_block: re.Pattern[str]
     outcome_after: re.Pattern[str]
     outcome_block_near: re.Pattern[str]
@@ -176,6 +182,9 @@ def attribution_rules() -> _Compiled:
         outcome_names=[o.name for o in r.outcomes],
         outcome_phrase=re.compile(r.outcome_phrase.pattern, i),
         score_outcome=re.compile(r.score_outcome.pattern),
+        outcome_abbrev=re.compile(r.outcome_abbrev.pattern),
+        outcome_abbrev_head=re.compile(r.outcome_abbrev_head.pattern, i),
+        outcome_abbrev_block=re.compile(r.outcome_abbrev_block.pattern),
         outcome_block=re.compile(r.outcome_block.pattern, i),
         outcome_after=re.compile(r.outcome_after.pattern, i),
         outcome_block_near=re.compile(r.outcome_block_near.pattern.lstrip("^"), i),
@@ -229,6 +238,7 @@ class _Context:
     endpoint: str | None = None
     ci95: bool = False
     acronyms: dict[str, str] = field(default_factory=dict)
+    outcome_abbrevs: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -529,6 +539,37 @@ def _acronym_spans(sent: str, acronyms: dict[str, str]) -> list[tuple[int, int, 
     return [(s, e, arm) for acr, arm in acronyms.items() for s, e in literal_spans(acr, sent, word_end=True)]
 
 
+def _outcome_abbrevs(text: str, arm_acronyms: dict[str, str]) -> dict[str, str]:
+    """Short forms the abstract defines for an outcome ("sustained remission rate (SRR)"):
+    the long form starts with the short form's first letter and (before a "rate" word)
+    ends in an outcome; the name keeps both ("sustained remission rate (srr)")."""
+    r = attribution_rules()
+    out: dict[str, str] = {}
+    for d in r.outcome_abbrev.finditer(text):
+        abbr = d.group("abbr")
+        if abbr in out or abbr in arm_acronyms or find_endpoints(abbr) or r.outcome_abbrev_block.search(abbr):
+            continue
+        words = d.group("long").split()
+        start = next((k for k in range(max(0, len(words) - len(abbr) - 2), len(words))
+                      if words[k][0].lower() == abbr[0].lower()), None)
+        if start is None:
+            continue
+        long = " ".join(words[start:])
+        core = re.sub(r"(?i)\s+(?:rates?|proportions?)$", "", long)
+        ends = [h for h in find_endpoints(core) if not h.cue and h.end == len(core)]
+        if ends and ends[0].start == 0:
+            out[abbr] = ends[0].code  # "objective response rates (ORRs)": a known endpoint
+        elif ends or r.outcome_abbrev_head.search(core) or any(
+                o.end() == len(core) for o in r.outcome_any.finditer(core)):
+            out[abbr] = f"other:{long.lower()} ({abbr.lower()})"
+    return out
+
+
+def _abbrev_hits(sent: str, abbrevs: dict[str, str]) -> list[Hit]:
+    return [Hit(m.start(), m.end(), code, False) for abbr, code in abbrevs.items()
+            for m in re.finditer(r"(?<![\w-])" + re.escape(abbr) + r"(?![\w-]|\s*\()", sent)]
+
+
 def _uniq(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
@@ -703,6 +744,7 @@ def extract(article: Article) -> tuple[Trial, list[Measurement]]:
     r = attribution_rules()
     ctx = _Context()
     ctx.acronyms = _arm_acronyms(normalise(article.title) + "\n" + text, fr)
+    ctx.outcome_abbrevs = _outcome_abbrevs(text, ctx.acronyms) if "(" in text else {}
     titled = [h.code for h in find_endpoints(normalise(article.title))] if _GATE.search(raw) else []
     ctx.endpoint = next((c for c in titled if c in SURVIVAL or c in RATE_CODES), None)  # last resort
     out: list[Measurement] = []
@@ -845,6 +887,9 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
     """Every result of one sentence with its endpoint, population, arm or comparison."""
     r = attribution_rules()
     hits = find_endpoints(sent)
+    if ctx.outcome_abbrevs:  # "the SRR was": an outcome the abbreviation's definition named
+        hits = sorted(hits + [h for h in _abbrev_hits(sent, ctx.outcome_abbrevs)
+                              if not any(x.start < h.end and h.start < x.end for x in hits)], key=lambda h: h.start)
     spans = design.find_arm(sent, fr)
     spans = sorted(spans + [sp for sp in _acronym_spans(sent, ctx.acronyms)
                             if not any(a < sp[1] and sp[0] < b for a, b, _ in spans)])

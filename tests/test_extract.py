@@ -146,6 +146,12 @@ def test_rule_files_validate_and_examples_hold() -> None:
     for text, want in raw.outcome_phrase.examples:
         m = r.outcome_phrase.search(text)
         assert m and m.group("name") == want, text
+    for text, want in raw.outcome_abbrev.examples:
+        m = r.outcome_abbrev.search(text)
+        assert m and m.group("abbr") == want, text
+    for name in ("outcome_abbrev_head", "outcome_abbrev_block"):
+        for text, want in getattr(raw, name).examples:
+            assert bool(getattr(r, name).search(text)) is want, text
     for text, want in raw.score_outcome.examples:
         m = r.score_outcome.search(text)
         assert m and m.group("name") == want, text
