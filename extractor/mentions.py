@@ -315,8 +315,16 @@ def in_context(name: str, before: str) -> bool:
     if c.symbols and end[-1] in c.symbols:
         return True
     if c.last and end[-1] not in c.stop_chars:  # "group (44.8%)" is no label, "group 1" is
-        toks = [w for w in (x.strip("()[],;:'\"").lower() for x in win.split()[-5:]) if w.strip(_SYMBOLS)]
-        for k in range(1, min(4, c.longest, len(toks)) + 1):
+        need = min(4, c.longest)  # only the last `need` words that are not bare symbols can match
+        toks: list[str] = []
+        for x in reversed(win.split()[-5:]):
+            w = x.strip("()[],;:'\"").lower()
+            if w.strip(_SYMBOLS):
+                toks.append(w)
+                if len(toks) == need:
+                    break
+        toks.reverse()
+        for k in range(1, len(toks) + 1):
             if " ".join(toks[-k:]) in c.last:
                 return True
     if c.any:

@@ -32,6 +32,8 @@ _TABLE.update({ord(c): str(i) for i, c in enumerate("\uff10\uff11\uff12\uff13\uf
 
 _DOT_BETWEEN_DIGITS = re.compile(r"(?<=\d)[" + _DECIMAL_DOTS + r"](?=\d)")
 _HAS_DOT = re.compile("[" + _DECIMAL_DOTS + "]")
+# any character normalise changes: most sentences (and every re-normalised one) hold none
+_CHANGED = re.compile("[" + re.escape("".join(map(chr, _TABLE)) + _DECIMAL_DOTS) + "]")
 
 
 def normalise(text: str) -> str:
@@ -39,6 +41,8 @@ def normalise(text: str) -> str:
 
     The result always has the length of `text`: offsets found in it are offsets in `text`.
     """
+    if not _CHANGED.search(text):
+        return text
     out = text.translate(_TABLE)
     if _HAS_DOT.search(out):
         out = _DOT_BETWEEN_DIGITS.sub(".", out)

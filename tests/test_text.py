@@ -7,7 +7,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extractor.text import fold_case, literal_spans, normalise
+from extractor.text import _DOT_BETWEEN_DIGITS, _TABLE, fold_case, literal_spans, normalise
 
 
 def test_decimal_middle_dot_between_digits_only() -> None:
@@ -70,3 +70,8 @@ def test_literal_spans_case_insensitive_equals_regex(needle: str, text: str) -> 
 def test_literal_spans_whole_word_equals_regex(needle: str, text: str) -> None:
     want = [m.span() for m in re.finditer(r"(?<![\w-])" + re.escape(needle) + r"(?![\w-])", text)]
     assert literal_spans(needle, text, word_end=True) == want
+
+
+@given(st.text(alphabet="ab 1.-\t\u00b7\u2013\u00a0\u2009\u00d7\uff05\u2a7d", max_size=30))
+def test_normalise_shortcut_equals_full_translation(text: str) -> None:
+    assert normalise(text) == _DOT_BETWEEN_DIGITS.sub(".", text.translate(_TABLE))
