@@ -80,6 +80,12 @@ class EitherRule(_Rule):
     examples: list[tuple[str, list[str]]]
 
 
+class SingleArmRule(_Rule):
+    source: Literal["title", "abstract"]
+    pattern: str  # group "arm": the treatment phrase
+    examples: list[tuple[str, str]]
+
+
 class GroupRule(_Rule):
     pattern: str
     generic: str
@@ -108,6 +114,9 @@ class DesignRules(_Rule):
     group_mention: GroupRule
     label_groups: ListRule
     arm_labels: ListRule
+    single_arm_gate: SkipRule
+    single_arm_cues: list[SingleArmRule]
+    single_arm_not: str
     arm_strip_first: list[str]
     arm_tail_cut: str
     arm_synonyms: list[tuple[str, str]]
@@ -150,6 +159,9 @@ class _Compiled:
     group_org: re.Pattern[str]
     label_groups: re.Pattern[str]
     arm_labels: re.Pattern[str]
+    single_arm_gate: re.Pattern[str]
+    single_arm_cues: list[tuple[str, re.Pattern[str]]]
+    single_arm_not: re.Pattern[str]
     arm_synonyms: list[tuple[re.Pattern[str], str]]
     arm_tail: re.Pattern[str]
     arm_strip_first: list[re.Pattern[str]]
@@ -198,6 +210,9 @@ def rules() -> _Compiled:
         group_org=re.compile(r.group_mention.organization),
         label_groups=re.compile(r.label_groups.pattern),
         arm_labels=re.compile(r.arm_labels.pattern),
+        single_arm_gate=re.compile(r.single_arm_gate.pattern),
+        single_arm_cues=[(c.source, re.compile(c.pattern)) for c in r.single_arm_cues],
+        single_arm_not=re.compile(r.single_arm_not),
         arm_synonyms=[(re.compile(p), rep) for p, rep in r.arm_synonyms],
         arm_tail=re.compile(r.arm_tail_cut),
         arm_strip_first=[re.compile(s) for s in r.arm_strip_first],
@@ -721,7 +736,7 @@ def _arms(article: Article) -> list[Arm]:
     options += [(_group_arms(methods) or _group_arms(secs), 0.0)]
     results = re.sub(r"[\s-]+", " ", " ".join(t for lab, t in secs if re.search(r"(?i)result|finding", lab or "")).lower())
     scored = [(_support(o, body, results) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
-    found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body)
+    found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body) or _single_arm(article)
     for i in _agrees(from_title, found) or []:
         found[i].control = True  # the arm without the title's "with or without X" is the reference
     bare = lambda n: re.sub(r"(?i)\s+(?:alone|only)$", "", re.sub(r"[\s-]+", " ", n.lower()))  # noqa: E731
@@ -767,6 +782,31 @@ def _arms(article: Article) -> list[Arm]:
     arms = _order(arms, title)
     _add_aliases(arms, article)
     return arms
+
+
+def _single_arm(article: Article) -> list[_Cand]:
+    """A single-arm study: the one treatment every patient received, when the text says so
+    ("a phase 2, single-arm trial", or no randomization at all) and names it again."""
+    comp = rules()
+    text = article.title + "\n" + article.abstract
+    if not comp.single_arm_gate.search(text) and any(
+            _RANDOMIZED.search(t) and not comp.phase_skip.search(t) for _, t in _sentences(text)):
+        return []  # randomized, unless only a future or earlier trial is ("a randomized trial is warranted")
+    low = text.lower()
+    best: tuple[float, int, _Cand] | None = None
+    for i, (src, cue) in enumerate(comp.single_arm_cues):
+        for m in cue.finditer(article.title if src == "title" else article.abstract):
+            c = _clean(m.group("arm"))
+            toks = _tokens(c.name)
+            if not toks or not _plausible(c.name) or c.control or comp.single_arm_not.search(c.name):
+                continue
+            uses = min(low.count(t) for t in toks)
+            if uses < 2:
+                continue  # a treatment named once is not what the abstract reports on
+            key = (uses + (1 if all(t in article.title.lower() for t in toks) else 0), -i, c)
+            if best is None or key[:2] > best[:2]:
+                best = key
+    return [best[2]] if best else []
 
 
 def _agrees(title: list[_Cand], listed: list[_Cand]) -> list[int] | None:

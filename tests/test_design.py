@@ -264,3 +264,13 @@ def test_title_or_not_list_examples(title: str, rejected: bool) -> None:
 @pytest.mark.parametrize("span,want", R.arm_labels.examples)
 def test_arm_label_examples(span: str, want: list[str]) -> None:
     assert [c.name for c in design._labelled_arms(span)] == want
+
+
+@pytest.mark.parametrize("text,want", [e for r in R.single_arm_cues for e in r.examples])
+def test_single_arm_cue_examples(text: str, want: str) -> None:
+    assert any(m and m.group("arm") == want for m in (re.search(c.pattern, text) for c in R.single_arm_cues))
+
+
+@pytest.mark.parametrize("text,single", R.single_arm_gate.examples)
+def test_single_arm_gate_examples(text: str, single: bool) -> None:
+    assert bool(design.rules().single_arm_gate.search(text)) is single
