@@ -77,6 +77,8 @@ class AttributionRules(_Rule):
     outcome_block: Flagged
     outcome_phrase: Captured
     score_outcome: Captured
+    endpoint_after: Flagged
+    named_event: Flagged
     outcome_abbrev: Captured
     outcome_abbrev_head: Flagged
     outcome_abbrev_block: Flagged
@@ -126,6 +128,8 @@ class _Compiled:
     outcome_names: list[str]
     outcome_phrase: re.Pattern[str]
     score_outcome: re.Pattern[str]
+    endpoint_after: re.Pattern[str]
+    named_event: re.Pattern[str]
     outcome_abbrev: re.Pattern[str]
     outcome_abbrev_head: re.Pattern[str]
     outcome_abbrev_block: re.Pattern[str]
@@ -182,6 +186,8 @@ def attribution_rules() -> _Compiled:
         outcome_names=[o.name for o in r.outcomes],
         outcome_phrase=re.compile(r.outcome_phrase.pattern, i),
         score_outcome=re.compile(r.score_outcome.pattern),
+        endpoint_after=re.compile(r.endpoint_after.pattern, i),
+        named_event=re.compile(r.named_event.pattern, i),
         outcome_abbrev=re.compile(r.outcome_abbrev.pattern),
         outcome_abbrev_head=re.compile(r.outcome_abbrev_head.pattern, i),
         outcome_abbrev_block=re.compile(r.outcome_abbrev_block.pattern),
@@ -363,7 +369,8 @@ def _subgroup_label(sent: str, m: Mention, hits: list[Hit], spans: list[tuple[in
     a, b = lab.start(group), lab.end(group)
     if r.label_block.search(label) or len(label.split()) > 6:
         return None
-    if any(a <= h.start < b for h in hits) or any(a <= s < b for s, _, _ in spans):
+    if any(a <= h.start < b for h in hits) or any(a <= s < b for s, _, _ in spans) \
+            or _outcome_at(sent, hits, a, b):  # "relapse (HR 2.0)": a factor or an endpoint, no subgroup
         return None
     return re.sub(r"([<>\u2264\u2265=])\s+", r"\1", label)  # "> Q1" is written ">Q1" in names
 
@@ -378,6 +385,9 @@ def _ratio_endpoint(sent: str, m: Mention, hits: list[Hit], ctx: _Context) -> st
             return _death_kind(sent, h, m)
     if own:
         return _death_kind(sent, own[-1], m)
+    later = _endpoint_after(sent, m, hits)
+    if later is not None:  # "relapse (HR ...) and X (HR ...) were associated with shorter survival"
+        return later
     before = _nearest_before(hits, cue_start)
     word = _outcome_at(sent, hits, 0, cue_start, skip_death=True)
     if word is not None and (before is None or word[0] > before.end or _death_like(sent, before)):
@@ -393,6 +403,40 @@ def _ratio_endpoint(sent: str, m: Mention, hits: list[Hit], ctx: _Context) -> st
     if m.ratio_kind == "odds_ratio" and ctx.endpoint not in RATE_CODES:
         return None  # odds of what? a carried survival endpoint is not one
     return ctx.endpoint
+
+
+_PARENS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+
+
+def _endpoint_after(sent: str, m: Mention, hits: list[Hit]) -> str | None:
+    """The endpoint a clause names after its ratios ("... were associated with shorter OS")."""
+    r = attribution_rules()
+    after = [h for h in hits if h.start >= m.end]
+    words = [(pos, name) for pos, name in _outcomes_in(sent) if pos >= m.end
+             and not any(h.start <= pos < h.end for h in hits)]
+    cands: list[tuple[int, Hit | str]] = [(h.start, h) for h in after] + [(p, f"other:{n}") for p, n in words]
+    for pos, what in sorted(cands, key=lambda x: x[0]):
+        gap = sent[m.end:pos]
+        while "(" in gap and _PARENS.search(gap):  # the other factors' own "(HR, 1.66; 95% CI ...)"
+            gap = _PARENS.sub("", gap)
+        if r.endpoint_after.match(gap):
+            return what if isinstance(what, str) else _named_event(sent, what) or _death_kind(sent, what, m)
+    return None
+
+
+def _named_event(sent: str, h: Hit) -> str | None:
+    """A grade >=3 phrase naming one kind of event ("grade >=3 cardiac events"): that event,
+    not AE3 (any grade >=3 adverse event)."""
+    if h.code != "AE3":
+        return None
+    r = attribution_rules()
+    if r.ae3_head.match(sent[h.end:]):
+        return None
+    x = r.named_event.match(sent, h.end)
+    if x is None:
+        return None
+    name = re.sub(r"\s+", " ", sent[h.start:x.end()]).lower().replace(">=", "≥")
+    return "other:" + name
 
 
 def _death_kind(sent: str, h: Hit, m: Mention) -> str:
@@ -923,6 +967,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
     ratios = [it for it in items if it.kind not in ("median", "rate")]
     if len(ratios) >= 2:  # subgroup listings: "history of X (HR 1.95 ...) versus no history of X (0.99 ...)"
         for it in ratios:
+            if _endpoint_after(sent, it.mention, hits) is not None:
+                continue  # "X (HR ..) and Y (HR ..) were associated with Z": risk factors, not subgroups
             label = _subgroup_label(sent, it.mention, hits, spans)
             if label:
                 it.population = label

@@ -152,6 +152,10 @@ def test_rule_files_validate_and_examples_hold() -> None:
     for name in ("outcome_abbrev_head", "outcome_abbrev_block"):
         for text, want in getattr(raw, name).examples:
             assert bool(getattr(r, name).search(text)) is want, text
+    for text, want in raw.endpoint_after.examples:
+        assert bool(r.endpoint_after.match(text)) is want, text
+    for text, want in raw.named_event.examples:
+        assert bool(r.named_event.match(text)) is want, text
     for text, want in raw.score_outcome.examples:
         m = r.score_outcome.search(text)
         assert m and m.group("name") == want, text
