@@ -549,7 +549,8 @@ def _title_arms(title: str) -> list[_Cand]:
                 return [x, _Cand("placebo", [], None, True)]
         else:
             span = m.group("arms")
-            pair = re.split(r"(?i)\s+and\s+" if " and " in span else r"(?i)\s+with\s+", span, maxsplit=1)
+            sep = "and" if " and " in span else "with" if re.search(r"(?i)\swith\s", span) else "to"
+            pair = re.split(r"(?i)\s+" + sep + r"\s+", span, maxsplit=1)
             pair[0] = re.split(r"(?i)\b(?:of|with|between)\s+", pair[0])[-1]  # "effects of premedication with A"
             arms = [c for c in map(_clean, pair) if _plausible(c.name)]
             if len(arms) == 2:
