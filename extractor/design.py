@@ -114,6 +114,7 @@ class DesignRules(_Rule):
     group_mention: GroupRule
     label_groups: ListRule
     arm_labels: ListRule
+    arm_list_end: str
     single_arm_gate: SkipRule
     single_arm_cues: list[SingleArmRule]
     single_arm_not: str
@@ -159,6 +160,7 @@ class _Compiled:
     group_org: re.Pattern[str]
     label_groups: re.Pattern[str]
     arm_labels: re.Pattern[str]
+    arm_list_end: re.Pattern[str]
     single_arm_gate: re.Pattern[str]
     single_arm_cues: list[tuple[str, re.Pattern[str]]]
     single_arm_not: re.Pattern[str]
@@ -210,6 +212,7 @@ def rules() -> _Compiled:
         group_org=re.compile(r.group_mention.organization),
         label_groups=re.compile(r.label_groups.pattern),
         arm_labels=re.compile(r.arm_labels.pattern),
+        arm_list_end=re.compile(r.arm_list_end),
         single_arm_gate=re.compile(r.single_arm_gate.pattern),
         single_arm_cues=[(c.source, re.compile(c.pattern)) for c in r.single_arm_cues],
         single_arm_not=re.compile(r.single_arm_not),
@@ -502,6 +505,9 @@ def _split_arms(span: str) -> list[_Cand]:
         if colon > 0 and comp.arm_sep.search(text[:colon]) and not re.search(
                 r"(?i)\b(?:regimens|groups|arms|treatments|strategies|conditions|interventions|options)\s*$", text[:colon]):
             text = text[:colon]  # "A (n = 40) versus B (n = 40): either 40000 IU or 20000 IU"
+        end = comp.arm_list_end.search(text)
+        if end and comp.arm_sep.search(text[:end.start()]):
+            text = text[:end.start()]  # "A (AC), B (BC), or C (ABC) every 3 weeks for four or six cycles, ..."
         last = _LAST_OR.search(text)
         if last and "," in text[last.end():]:
             text = text[:text.index(",", last.end())]  # "A or B, starting at 50 mg, ..."
