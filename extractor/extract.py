@@ -555,6 +555,7 @@ def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str 
     return None if known_only else phrase.strip()
 
 
+_CLAUSE_BREAK = re.compile(r"(?i)\b(?:whereas|while|but|although|however)\b")
 _COMPARATOR = re.compile(r"(?i)\b(?:than|versus|vs\.?|v|compared|whereas|while)\b")
 _NEGATED = re.compile(r"(?i)\b(?:no|not|without|non)[\s-]*$")
 _ACRONYM = re.compile(r"\s*\((?P<acr>[A-Z][A-Za-z0-9+/-]{0,7})\)")
@@ -922,6 +923,7 @@ def _population(sent: str, m: Mention, inline: list[tuple[int, str]], kept: list
     if before:
         return before[-1]
     later = [p for pos, p in inline if pos > m.end and ";" not in sent[m.end:pos]
+             and not _CLAUSE_BREAK.search(sent, m.end, pos)  # "(HR ..), whereas in N0 disease (HR ..)"
              and not any(m.end < x.start < pos and x.type != m.type for x in kept)]
     return later[0] if later else ctx.population
 
@@ -943,7 +945,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
     hits = [h for h in hits if not _score_named(sent, h)]
     spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
     framed = _frame_population(sent) is not None
-    inline = [(x.start(), _clean_pop(x.group("pop") or x.group("pop2"))) for x in r.inline_pop.finditer(sent)
+    inline = [(x.start(), _clean_pop(x.group("pop") or x.group("pop2") or x.group("pop3")))
+              for x in r.inline_pop.finditer(sent)
               if x.start() > 0 or not framed]  # a sentence-initial one is the frame
     kept = [m for m in mentions if not m.not_reached and _is_result(sent, m)]
     bounds = [m for m in mentions if m.not_reached or m in kept]
