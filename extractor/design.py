@@ -115,6 +115,8 @@ class DesignRules(_Rule):
     label_groups: ListRule
     arm_labels: ListRule
     arm_list_end: str
+    historical_own: ListRule
+    historical_other: ListRule
     single_arm_gate: SkipRule
     single_arm_cues: list[SingleArmRule]
     single_arm_not: str
@@ -161,6 +163,8 @@ class _Compiled:
     label_groups: re.Pattern[str]
     arm_labels: re.Pattern[str]
     arm_list_end: re.Pattern[str]
+    historical_own: re.Pattern[str]
+    historical_other: re.Pattern[str]
     single_arm_gate: re.Pattern[str]
     single_arm_cues: list[tuple[str, re.Pattern[str]]]
     single_arm_not: re.Pattern[str]
@@ -213,6 +217,8 @@ def rules() -> _Compiled:
         label_groups=re.compile(r.label_groups.pattern),
         arm_labels=re.compile(r.arm_labels.pattern),
         arm_list_end=re.compile(r.arm_list_end),
+        historical_own=re.compile(r.historical_own.pattern),
+        historical_other=re.compile(r.historical_other.pattern),
         single_arm_gate=re.compile(r.single_arm_gate.pattern),
         single_arm_cues=[(c.source, re.compile(c.pattern)) for c in r.single_arm_cues],
         single_arm_not=re.compile(r.single_arm_not),
@@ -741,6 +747,7 @@ def _arms(article: Article) -> list[Arm]:
     reporting = [x for x in secs if x not in framing]  # RESULTS compare outcomes as often as arms: a last resort
     options += [(o, -0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(reporting, comp.compare_cues, compare=True))]
     options += [(_group_arms(methods) or _group_arms(secs), 0.0)]
+    options += [(_historical_arms(article), 0.3)]
     results = re.sub(r"[\s-]+", " ", " ".join(t for lab, t in secs if re.search(r"(?i)result|finding", lab or "")).lower())
     scored = [(_support(o, body, results) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body) or _single_arm(article)
@@ -789,6 +796,19 @@ def _arms(article: Article) -> list[Arm]:
     arms = _order(arms, title)
     _add_aliases(arms, article)
     return arms
+
+
+def _historical_arms(article: Article) -> list[_Cand]:
+    """'this phase II trial (S9504) ... compared with those of the predecessor study (S9019)':
+    a one-arm trial read against an earlier trial; the trial's own name is the first arm."""
+    comp = rules()
+    text = article.title + "\n" + article.abstract
+    if "(" not in text:
+        return []
+    own, earlier = comp.historical_own.search(text), comp.historical_other.search(text)
+    if not own or not earlier or own.group("id") == earlier.group("id"):
+        return []
+    return [_Cand(own.group("id"), []), _Cand(earlier.group("id"), [], None, True)]
 
 
 def _single_arm(article: Article) -> list[_Cand]:

@@ -274,3 +274,9 @@ def test_single_arm_cue_examples(text: str, want: str) -> None:
 @pytest.mark.parametrize("text,single", R.single_arm_gate.examples)
 def test_single_arm_gate_examples(text: str, single: bool) -> None:
     assert bool(design.rules().single_arm_gate.search(text)) is single
+
+
+@pytest.mark.parametrize("text,want", R.historical_own.examples + R.historical_other.examples)
+def test_historical_examples(text: str, want: list[str]) -> None:
+    found = [m.group("id") for r in (R.historical_own, R.historical_other) for m in [re.search(r.pattern, text)] if m]
+    assert found == want
