@@ -77,6 +77,9 @@ class AttributionRules(_Rule):
     outcome_block: Flagged
     outcome_phrase: Captured
     score_outcome: Captured
+    rate_outcome: Captured
+    rate_outcome_skip: Flagged
+    rate_outcome_block: Flagged
     endpoint_after: Flagged
     named_event: Flagged
     outcome_abbrev: Captured
@@ -128,6 +131,9 @@ class _Compiled:
     outcome_names: list[str]
     outcome_phrase: re.Pattern[str]
     score_outcome: re.Pattern[str]
+    rate_outcome: re.Pattern[str]
+    rate_outcome_skip: re.Pattern[str]
+    rate_outcome_block: re.Pattern[str]
     endpoint_after: re.Pattern[str]
     named_event: re.Pattern[str]
     outcome_abbrev: re.Pattern[str]
@@ -186,6 +192,9 @@ def attribution_rules() -> _Compiled:
         outcome_names=[o.name for o in r.outcomes],
         outcome_phrase=re.compile(r.outcome_phrase.pattern, i),
         score_outcome=re.compile(r.score_outcome.pattern),
+        rate_outcome=re.compile(r.rate_outcome.pattern, i),
+        rate_outcome_skip=re.compile(r.rate_outcome_skip.pattern, i),
+        rate_outcome_block=re.compile(r.rate_outcome_block.pattern, i),
         endpoint_after=re.compile(r.endpoint_after.pattern, i),
         named_event=re.compile(r.named_event.pattern, i),
         outcome_abbrev=re.compile(r.outcome_abbrev.pattern),
@@ -304,7 +313,28 @@ def _outcomes_in(text: str) -> tuple[tuple[int, str], ...]:
     found += [(m.start("name"), m.group("name").lower()) for m in r.outcome_phrase.finditer(text)]
     found += [(m.start(), re.sub(r"[\s-]+", " ", m.group("name")).lower())  # "PASI 75", "ACR20"
               for m in r.score_outcome.finditer(text)]
+    found += _rate_names(text)
     return tuple(sorted(found))  # "the proportion of patients achieving ACR20" names its own
+
+
+@lru_cache(maxsize=64)
+def _rate_names(text: str) -> list[tuple[int, str]]:
+    """Outcomes named only as "<name> rates were 61% and 47%" ("back-to-school rates"): the
+    name without determiners or landmarks, unless it names no outcome (dropout, heart rate)."""
+    r = attribution_rules()
+    out: list[tuple[int, str]] = []
+    for m in r.rate_outcome.finditer(text):
+        words = [(w.start(), w.group()) for w in re.finditer(r"\S+", m.group("name"))]
+        while words and r.rate_outcome_skip.fullmatch(words[0][1]):
+            words = words[1:]
+        if not words:
+            continue
+        name = " ".join(w for _, w in words).lower()
+        if r.rate_outcome_block.search(name) or r.rate_block.search(name) or r.individual_ae.search(name) \
+                or find_endpoints(name):
+            continue
+        out.append((m.start("name") + words[0][0], name))
+    return out
 
 
 def _outcome_at(text: str, hits: list[Hit], lo: int, hi: int, skip_death: bool = False) -> tuple[int, str] | None:
@@ -985,6 +1015,9 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
             it.population, it.extra_populations = pops[0], pops[1:]
     if len(arms) >= 2:  # a rate that no arm claims is pooled over arms: SCHEMA does not annotate it
         items = [it for it in items if it.kind != "rate" or it.arm is not None]
+    else:  # an outcome known only from "<name> rates" is a trial outcome when arms compare it
+        opened = {f"other:{n}" for _, n in _rate_names(sent)}
+        items = [it for it in items if it.kind != "rate" or it.endpoint not in opened]
     for it in items:
         if it.kind not in ("median", "rate"):
             it.comparison = _comparison(sent, it.mention, spans, fr, items)

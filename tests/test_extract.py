@@ -156,6 +156,13 @@ def test_rule_files_validate_and_examples_hold() -> None:
         assert bool(r.endpoint_after.match(text)) is want, text
     for text, want in raw.named_event.examples:
         assert bool(r.named_event.match(text)) is want, text
+    for text, want in raw.rate_outcome.examples:
+        m = r.rate_outcome.search(text)
+        assert m and m.group("name") == want, text
+    for text, want in raw.rate_outcome_skip.examples:
+        assert bool(r.rate_outcome_skip.fullmatch(text)) is want, text
+    for text, want in raw.rate_outcome_block.examples:
+        assert bool(r.rate_outcome_block.search(text)) is want, text
     for text, want in raw.score_outcome.examples:
         m = r.score_outcome.search(text)
         assert m and m.group("name") == want, text
