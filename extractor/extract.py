@@ -617,7 +617,8 @@ def _acronym_spans(sent: str, acronyms: dict[str, str]) -> list[tuple[int, int, 
 def _outcome_abbrevs(text: str, arm_acronyms: dict[str, str]) -> dict[str, str]:
     """Short forms the abstract defines for an outcome ("sustained remission rate (SRR)"):
     the long form starts with the short form's first letter and (before a "rate" word)
-    ends in an outcome; the name keeps both ("sustained remission rate (srr)")."""
+    ends in an outcome; the name is the long form ("sustained remission"): gold names are
+    descriptive, and a shorter name is matched by any longer one holding its words."""
     r = attribution_rules()
     out: dict[str, str] = {}
     for d in r.outcome_abbrev.finditer(text):
@@ -636,7 +637,7 @@ def _outcome_abbrevs(text: str, arm_acronyms: dict[str, str]) -> dict[str, str]:
             out[abbr] = ends[0].code  # "objective response rates (ORRs)": a known endpoint
         elif ends or r.outcome_abbrev_head.search(core) or any(
                 o.end() == len(core) for o in r.outcome_any.finditer(core)):
-            out[abbr] = f"other:{long.lower()} ({abbr.lower()})"
+            out[abbr] = f"other:{core.lower()}"
     return out
 
 
