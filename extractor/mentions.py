@@ -459,6 +459,7 @@ def _items(t: str, used: bytearray) -> list[_Item]:
     c = compiled()
     p = c.p
     items: list[_Item] = []
+    age_end = -1  # end of a bare number read as an age: the number closing its window is one too
     for m in p["number"].finditer(t):
         s, e = m.span()
         if not _free(used, s, e):
@@ -477,7 +478,8 @@ def _items(t: str, used: bytearray) -> list[_Item]:
         um = p["value_unit"].match(t, s)
         if um and um.end("value") == e:
             before = _before(t, s, 30)
-            if in_context("age", before) or p["after_age"].match(t, um.end()):
+            if in_context("age", before) or p["after_age"].match(t, um.end()) \
+                    or t[age_end:s].strip() in ("and", "to", "-", "\u2013"):  # "ages 1.0 and 6.0 years"
                 continue
             if in_context("threshold", _before(t, s, 24)):
                 continue
@@ -505,6 +507,9 @@ def _items(t: str, used: bytearray) -> list[_Item]:
             continue
         if in_context("threshold", _before(t, s, 24)):
             continue  # "less than 4 and 19 months": the 4 is a cut-off, not a list member
+        if in_context("age", _before(t, s, 30)):
+            age_end = e
+            continue  # "death between ages 1.0 and 6.0 years": an age window, no list of durations
         items.append(_Item(s, e, _num(m.group(0)), None, vend=e))
     for m in _scan("not_reached", t):
         if _free(used, m.start(), m.end()):
