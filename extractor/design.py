@@ -116,6 +116,8 @@ class DesignRules(_Rule):
     arm_labels: ListRule
     arm_list_end: str
     historical_own: ListRule
+    described_gate: SkipRule
+    described_arm: ValueRule
     historical_other: ListRule
     single_arm_gate: SkipRule
     single_arm_cues: list[SingleArmRule]
@@ -164,6 +166,8 @@ class _Compiled:
     arm_labels: re.Pattern[str]
     arm_list_end: re.Pattern[str]
     historical_own: re.Pattern[str]
+    described_gate: re.Pattern[str]
+    described_arm: re.Pattern[str]
     historical_other: re.Pattern[str]
     single_arm_gate: re.Pattern[str]
     single_arm_cues: list[tuple[str, re.Pattern[str]]]
@@ -218,6 +222,8 @@ def rules() -> _Compiled:
         arm_labels=re.compile(r.arm_labels.pattern),
         arm_list_end=re.compile(r.arm_list_end),
         historical_own=re.compile(r.historical_own.pattern),
+        described_gate=re.compile(r.described_gate.pattern),
+        described_arm=re.compile(r.described_arm.pattern),
         historical_other=re.compile(r.historical_other.pattern),
         single_arm_gate=re.compile(r.single_arm_gate.pattern),
         single_arm_cues=[(c.source, re.compile(c.pattern)) for c in r.single_arm_cues],
@@ -748,6 +754,7 @@ def _arms(article: Article) -> list[Arm]:
     options += [(o, -0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(reporting, comp.compare_cues, compare=True))]
     options += [(_group_arms(methods) or _group_arms(secs), 0.0)]
     options += [(_historical_arms(article), 0.3)]
+    options += [(o, 0.3) for o in _described_groups(methods)]
     results = re.sub(r"[\s-]+", " ", " ".join(t for lab, t in secs if re.search(r"(?i)result|finding", lab or "")).lower())
     scored = [(_support(o, body, results) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body) or _single_arm(article)
@@ -796,6 +803,29 @@ def _arms(article: Article) -> list[Arm]:
     arms = _order(arms, title)
     _add_aliases(arms, article)
     return arms
+
+
+def _described_groups(sections: list[tuple[str | None, str]]) -> list[list[_Cand]]:
+    """'Two datasets were compared: pooled patients from trials A and B (drug X 80 mg, n = 405),
+    and the control arm of study C (regimen Y, n = 61)': each group's treatment is in its
+    parenthesis, before its count."""
+    comp = rules()
+    out = []
+    for _, text in sections:
+        for _, sent in _sentences(text):
+            gate = comp.described_gate.search(sent)
+            if not gate:
+                continue
+            cands, start = [], gate.end()
+            for m in comp.described_arm.finditer(sent, gate.end()):
+                c = _clean(m.group("arm"))
+                c.control = c.control or bool(re.search(r"(?i)\bcontrol\s+(?:arm|group|cohort)\b", sent[start:m.start()]))
+                cands.append(c)  # "patients from the control arm of study C (regimen Y, n = 61)"
+                start = m.end()
+            cands = [c for c in cands if _plausible(c.name)]
+            if len(cands) >= 2 and len({c.name.lower() for c in cands}) == len(cands):
+                out.append(cands)
+    return out
 
 
 def _historical_arms(article: Article) -> list[_Cand]:

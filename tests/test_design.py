@@ -280,3 +280,13 @@ def test_single_arm_gate_examples(text: str, single: bool) -> None:
 def test_historical_examples(text: str, want: list[str]) -> None:
     found = [m.group("id") for r in (R.historical_own, R.historical_other) for m in [re.search(r.pattern, text)] if m]
     assert found == want
+
+
+@pytest.mark.parametrize("text,gated", R.described_gate.examples)
+def test_described_gate_examples(text: str, gated: bool) -> None:
+    assert bool(design.rules().described_gate.search(text)) is gated
+
+
+@pytest.mark.parametrize("text,want", R.described_arm.examples)
+def test_described_arm_examples(text: str, want: str) -> None:
+    assert design.rules().described_arm.search(text).group("arm") == want
