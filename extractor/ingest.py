@@ -194,14 +194,14 @@ def ingest_files(db: sqlite_utils.Database, paths: Iterable[str | Path], *, extr
             total.files += 1
             total.errors.append(f"{name}: cannot open: {e.strerror}")
             continue
-        started = store._now()
+        started = store.now()
         part = IngestSummary(files=1)
         finished: str | None = None
         try:
             with open(path, "rb") as f:
                 part = ingest_source(db, _CountingReader(f, progress), name=name, extract=extract,
                                      extractor=extractor, batch_size=batch_size)
-            finished = store._now()
+            finished = store.now()
         except ParseError as e:
             part.errors.append(str(e))
         _log(db, name, size, sha, part, started, finished)
@@ -212,7 +212,7 @@ def ingest_files(db: sqlite_utils.Database, paths: Iterable[str | Path], *, extr
 
 def _log(db: sqlite_utils.Database, name: str, size: int, sha: str, s: IngestSummary,
          started: str, finished: str | None) -> None:
-    with store._transaction(db.conn):
+    with store.transaction(db.conn):
         db.conn.execute(
             "INSERT OR REPLACE INTO ingest_log (name, size, sha256, articles, measurements, deleted, skipped,"
             " started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -244,12 +244,10 @@ def finish_file(db: sqlite_utils.Database, deletions: Sequence[str], *, name: st
     """Apply a file's DeleteCitations and write its ingest_log row in ONE transaction, so
     a file is either finished (deletions applied, counts logged) or redone by a rerun.
     A file that broke part-way is logged without finished_at and its deletions wait."""
-    finished = None if summary.errors else store._now()
-    with store._transaction(db.conn) as conn:
+    finished = None if summary.errors else store.now()
+    with store.transaction(db.conn) as conn:
         if finished is not None:
-            for pmid in deletions:  # what store.delete does, inside this transaction
-                summary.deleted += conn.execute("DELETE FROM articles WHERE pmid = ?", (pmid,)).rowcount
-                conn.execute("DELETE FROM raw_records WHERE pmid = ?", (pmid,))
+            summary.deleted += store.delete_in(conn, deletions)
         conn.execute(_LOG_SQL, (name, size, sha256, summary.articles, summary.measurements, summary.deleted,
                                 sum(summary.skipped.values()), started, finished))
 
@@ -313,7 +311,7 @@ def ingest_paths(db: sqlite_utils.Database, paths: Iterable[str | Path], *, jobs
     else:
         with Runner(jobs, extract=extract) as runner:
             for inp in todo:
-                started = store._now()
+                started = store.now()
                 _log(db, inp.name, inp.size, inp.sha256, IngestSummary(), started, None)  # visible while it runs
                 deletions: list[str] = []
                 try:
@@ -390,7 +388,7 @@ def _ingest_by_file(db: sqlite_utils.Database, todo: Iterator[_Input], total: Bu
         q = ctx.Queue(maxsize=FILE_QUEUE)
         proc = ctx.Process(target=_file_child, daemon=True,
                            args=(str(inp.path), inp.name, rct_only, extract, batch_size, q, os.getpid()))
-        started = store._now()
+        started = store.now()
         _log(db, inp.name, inp.size, inp.sha256, IngestSummary(), started, None)
         proc.start()
         running.append((inp, proc, q, started))

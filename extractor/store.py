@@ -179,7 +179,7 @@ def ensure_shape(db: sqlite_utils.Database) -> None:
             db.conn.execute(f"CREATE VIEW {name} AS {select.strip()}")
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
@@ -217,7 +217,7 @@ def save(db: sqlite_utils.Database, records: Iterable[Record]) -> int:
     marks = ", ".join("?" * len(_ARTICLE_COLS))
     mcols = ", ".join(f'"{c}"' for c in ("pmid", "idx", *MEASUREMENT_COLUMNS, "extractor_version"))
     mmarks = ", ".join("?" * (len(MEASUREMENT_COLUMNS) + 3))
-    with _transaction(conn):
+    with transaction(conn):
         for rec in records:
             a = rec.article
             row = _article_row(rec)
@@ -261,13 +261,13 @@ def _save_raw(conn: sqlite3.Connection, pmid: str, xml: bytes, source: str | Non
         conn.execute(
             "INSERT INTO raw_records (pmid, xml, sha1, source, fetched_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(pmid) DO UPDATE SET xml = excluded.xml, sha1 = excluded.sha1, source = excluded.source",
-            (pmid, zlib.compress(xml, 6), sha1, source, _now()),
+            (pmid, zlib.compress(xml, 6), sha1, source, now()),
         )
 
 
 def save_raw(db: sqlite_utils.Database, items: Iterable[tuple[str, bytes]], source: str | None) -> None:
     """Store raw <PubmedArticle> XML by PMID (fetch uses this before extraction)."""
-    with _transaction(db.conn):
+    with transaction(db.conn):
         for pmid, xml in items:
             _save_raw(db.conn, pmid, xml, source)
 
@@ -295,15 +295,21 @@ def stored_pmids(db: sqlite_utils.Database, table: str = "raw_records") -> set[s
 
 def delete(db: sqlite_utils.Database, pmids: Iterable[str]) -> int:
     """Remove articles (and, by cascade, their rows) and raw records; returns articles removed."""
+    with transaction(db.conn) as conn:
+        return delete_in(conn, pmids)
+
+
+def delete_in(conn: sqlite3.Connection, pmids: Iterable[str]) -> int:
+    """`delete` inside the caller's open transaction (an update file's deletions and its
+    finished mark must land together)."""
     n = 0
-    with _transaction(db.conn):
-        for pmid in pmids:
-            n += db.conn.execute("DELETE FROM articles WHERE pmid = ?", (pmid,)).rowcount
-            db.conn.execute("DELETE FROM raw_records WHERE pmid = ?", (pmid,))
+    for pmid in pmids:
+        n += conn.execute("DELETE FROM articles WHERE pmid = ?", (pmid,)).rowcount
+        conn.execute("DELETE FROM raw_records WHERE pmid = ?", (pmid,))
     return n
 
 
-class _transaction:
+class transaction:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception (connection in autocommit)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:

@@ -163,7 +163,7 @@ def test_query_errors_are_one_line_store_errors(db) -> None:
 def test_two_versions_of_a_pmid_in_one_input_end_the_same_on_every_run(db, monkeypatch: pytest.MonkeyPatch) -> None:
     """Baseline files can hold a PMID twice (a revised version later): re-running ends identical."""
     ticks = iter(range(1000))
-    monkeypatch.setattr(store, "_now", lambda: f"t{next(ticks)}")
+    monkeypatch.setattr(store, "now", lambda: f"t{next(ticks)}")
 
     def run() -> list:
         for xml in (b"<PubmedArticle>v1</PubmedArticle>", b"<PubmedArticle>v2</PubmedArticle>"):
