@@ -117,6 +117,7 @@ class DesignRules(_Rule):
     arm_list_end: str
     historical_own: ListRule
     described_gate: SkipRule
+    role_label: str
     described_arm: ValueRule
     historical_other: ListRule
     single_arm_gate: SkipRule
@@ -167,6 +168,7 @@ class _Compiled:
     arm_list_end: re.Pattern[str]
     historical_own: re.Pattern[str]
     described_gate: re.Pattern[str]
+    role_label: re.Pattern[str]
     described_arm: re.Pattern[str]
     historical_other: re.Pattern[str]
     single_arm_gate: re.Pattern[str]
@@ -223,6 +225,7 @@ def rules() -> _Compiled:
         arm_list_end=re.compile(r.arm_list_end),
         historical_own=re.compile(r.historical_own.pattern),
         described_gate=re.compile(r.described_gate.pattern),
+        role_label=re.compile(r.role_label),
         described_arm=re.compile(r.described_arm.pattern),
         historical_other=re.compile(r.historical_other.pattern),
         single_arm_gate=re.compile(r.single_arm_gate.pattern),
@@ -545,8 +548,13 @@ def _labelled_arms(span: str) -> list[_Cand]:
         if comp.group_generic.match(name) or comp.group_org.search(name) or not _plausible(name):
             return []
         part = _clean(span[start:m.start()])
-        aliases = [part.name] if _plausible(part.name) and len(part.name.split()) <= 3 else []
-        out.append(_Cand(name, aliases + part.aliases, part.dose, part.control or _is_control(name)))
+        short = _plausible(part.name) and len(part.name.split()) <= 4
+        control = part.control or _is_control(name)
+        if short and comp.role_label.match(name) and not comp.strict_control.match(part.name):
+            # "docetaxel (control arm)": a role is no name; the regimen is (SCHEMA: drug or regimen)
+            out.append(_Cand(part.name, [f"{name} {m.group('kind')}", *part.aliases], part.dose, control))
+        else:
+            out.append(_Cand(name, ([part.name] if short else []) + part.aliases, part.dose, control))
         start = m.end()
     return out if len({c.name.lower() for c in out}) == len(out) else []
 
