@@ -681,6 +681,7 @@ def _compare_arms(span: str) -> list[_Cand]:
     """'A with B in 500 patients' / 'A versus B or C': split at the comparison word."""
     for pat, rep in rules().arm_synonyms:
         span = pat.sub(rep, span)  # "A combined with B versus B alone": the "with" is not the comparison
+    span = re.sub(r"(?i)\s+(?:were|was)\s+(?=compared\s+(?:with|to)\s)", " ", span)  # "A were compared with B"
     parts = _COMPARE_SEP.split(span, maxsplit=1)
     if len(parts) != 2:
         over = _COMPARE_OVER.split(span, maxsplit=1)  # "favoring A over B"
