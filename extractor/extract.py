@@ -77,6 +77,7 @@ class AttributionRules(_Rule):
     outcome_block: Flagged
     outcome_phrase: Captured
     score_outcome: Captured
+    immune_response: Flagged
     rate_outcome: Captured
     rate_outcome_skip: Flagged
     rate_outcome_block: Flagged
@@ -131,6 +132,7 @@ class _Compiled:
     outcome_names: list[str]
     outcome_phrase: re.Pattern[str]
     score_outcome: re.Pattern[str]
+    immune_response: re.Pattern[str]
     rate_outcome: re.Pattern[str]
     rate_outcome_skip: re.Pattern[str]
     rate_outcome_block: re.Pattern[str]
@@ -192,6 +194,7 @@ def attribution_rules() -> _Compiled:
         outcome_names=[o.name for o in r.outcomes],
         outcome_phrase=re.compile(r.outcome_phrase.pattern, i),
         score_outcome=re.compile(r.score_outcome.pattern),
+        immune_response=re.compile(r.immune_response.pattern),
         rate_outcome=re.compile(r.rate_outcome.pattern, i),
         rate_outcome_skip=re.compile(r.rate_outcome_skip.pattern, i),
         rate_outcome_block=re.compile(r.rate_outcome_block.pattern, i),
@@ -973,7 +976,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
     ratio_spans = [(m.cue_start if m.cue_start is not None else m.start, m.end) for m in mentions if m.type == "ratio"]
     hits = [h for h in hits if h.cue or not any(a <= h.start < b for a, b in ratio_spans)
             or r.ratio_own_endpoint.search(sent, max(0, h.start - 25), h.start)]  # "the HR for OS was"
-    hits = [h for h in hits if not _score_named(sent, h)]
+    hits = [h for h in hits if not _score_named(sent, h) and not (  # "IgG3 responses": immune, not tumour
+        h.code in ("ORR", "CR") and r.immune_response.search(sent, max(0, h.start - 40), h.start))]
     spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
     framed = _frame_population(sent) is not None
     inline = [(x.start(), _clean_pop(x.group("pop") or x.group("pop2") or x.group("pop3")))

@@ -163,6 +163,8 @@ def test_rule_files_validate_and_examples_hold() -> None:
         assert bool(r.rate_outcome_skip.fullmatch(text)) is want, text
     for text, want in raw.rate_outcome_block.examples:
         assert bool(r.rate_outcome_block.search(text)) is want, text
+    for text, want in raw.immune_response.examples:
+        assert bool(r.immune_response.search(text)) is want, text
     for text, want in raw.score_outcome.examples:
         m = r.score_outcome.search(text)
         assert m and m.group("name") == want, text
