@@ -118,6 +118,7 @@ class DesignRules(_Rule):
     historical_own: ListRule
     described_gate: SkipRule
     role_label: str
+    dose_list: ListRule
     described_arm: ValueRule
     historical_other: ListRule
     single_arm_gate: SkipRule
@@ -169,6 +170,7 @@ class _Compiled:
     historical_own: re.Pattern[str]
     described_gate: re.Pattern[str]
     role_label: re.Pattern[str]
+    dose_list: re.Pattern[str]
     described_arm: re.Pattern[str]
     historical_other: re.Pattern[str]
     single_arm_gate: re.Pattern[str]
@@ -226,6 +228,7 @@ def rules() -> _Compiled:
         historical_own=re.compile(r.historical_own.pattern),
         described_gate=re.compile(r.described_gate.pattern),
         role_label=re.compile(r.role_label),
+        dose_list=re.compile(r.dose_list.pattern),
         described_arm=re.compile(r.described_arm.pattern),
         historical_other=re.compile(r.historical_other.pattern),
         single_arm_gate=re.compile(r.single_arm_gate.pattern),
@@ -496,7 +499,7 @@ def _split_arms(span: str) -> list[_Cand]:
     two = _TWO_GROUPS.match(span)
     if two:  # "an experimental group (X) and a control group (Y)"
         span = two.group("a") + " or " + two.group("b")
-    labelled = _labelled_arms(span)
+    labelled = _labelled_arms(span) or _dose_arms(span)
     if labelled:
         return labelled
     text = _protect(span)
@@ -533,6 +536,19 @@ def _split_arms(span: str) -> list[_Cand]:
         if _plausible(c.name):
             out.append(c)
     return out
+
+
+def _dose_arms(span: str) -> list[_Cand]:
+    """'3.75 or 7.5 mg of (a depot form of) drugrelin': one drug at two doses, named with each."""
+    m = rules().dose_list.match(span)
+    if not m:
+        return []
+    drug = re.split(r"(?i)\bof\s+", _clean(m.group("drug")).name)[-1].split()
+    name = drug[-1] if len(drug) > 3 else " ".join(drug)
+    if not _plausible(name) or not re.search(r"[A-Za-z]{3}", name):
+        return []
+    unit = m.group("unit")
+    return [_Cand(f"{name} {d} {unit}", [f"{d} {unit}"], f"{d} {unit}") for d in (m.group("d1"), m.group("d2"))]
 
 
 def _labelled_arms(span: str) -> list[_Cand]:

@@ -290,3 +290,8 @@ def test_described_gate_examples(text: str, gated: bool) -> None:
 @pytest.mark.parametrize("text,want", R.described_arm.examples)
 def test_described_arm_examples(text: str, want: str) -> None:
     assert design.rules().described_arm.search(text).group("arm") == want
+
+
+@pytest.mark.parametrize("span,want", R.dose_list.examples)
+def test_dose_list_examples(span: str, want: list[str]) -> None:
+    assert [c.name for c in design._split_arms(span)] == want
