@@ -980,9 +980,10 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
         h.code in ("ORR", "CR") and r.immune_response.search(sent, max(0, h.start - 40), h.start))]
     spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
     framed = _frame_population(sent) is not None
-    inline = [(x.start(), _clean_pop(x.group("pop") or x.group("pop2") or x.group("pop3")))
-              for x in r.inline_pop.finditer(sent)
-              if x.start() > 0 or not framed]  # a sentence-initial one is the frame
+    found = [x for x in r.inline_pop.finditer(sent) if x.start() > 0 or not framed or x.group("pop5")]
+    inline = [(x.start(), _clean_pop(x.group("pop") or x.group("pop2") or x.group("pop3") or x.group("pop4")))
+              for x in found if not x.group("pop5")]  # a sentence-initial one is the frame
+    owned = [(x.start(), x.end(), _clean_pop(x.group("pop5"))) for x in found if x.group("pop5")]
     kept = [m for m in mentions if not m.not_reached and _is_result(sent, m)]
     bounds = [m for m in mentions if m.not_reached or m in kept]
     items: list[_Item] = []
@@ -1000,7 +1001,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: _Context, fr: design.Fra
             continue
         if it.endpoint in SURVIVAL or it.endpoint in RATE_CODES:
             last_endpoint = it.endpoint
-        it.population = _population(sent, m, inline, kept, ctx)
+        it.population = next((p for a, b, p in owned if a <= m.start < b), None) \
+            or _population(sent, m, inline, kept, ctx)  # "9 of the 15 patients with X died": its own
         items.append(it)
     ratios = [it for it in items if it.kind not in ("median", "rate")]
     if len(ratios) >= 2:  # subgroup listings: "history of X (HR 1.95 ...) versus no history of X (0.99 ...)"

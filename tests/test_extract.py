@@ -196,7 +196,7 @@ def test_rule_files_validate_and_examples_hold() -> None:
             assert m and m.group("pop") == want, text
     for text, want in raw.inline_population.examples:
         m = r.inline_pop.search(text)
-        assert m and (m.group("pop") or m.group("pop2") or m.group("pop3")) == want, text
+        assert m and (m.group("pop") or m.group("pop2") or m.group("pop3") or m.group("pop4") or m.group("pop5")) == want, text
 
 
 def test_endpoint_phrases_longest_and_case() -> None:
