@@ -77,6 +77,7 @@ class AttributionRules(_Rule):
     outcome_block: Flagged
     outcome_phrase: Captured
     score_outcome: Captured
+    arms_after_list: Flagged
     immune_response: Flagged
     rate_outcome: Captured
     rate_outcome_skip: Flagged
@@ -132,6 +133,7 @@ class _Compiled:
     outcome_names: list[str]
     outcome_phrase: re.Pattern[str]
     score_outcome: re.Pattern[str]
+    arms_after_list: re.Pattern[str]
     immune_response: re.Pattern[str]
     rate_outcome: re.Pattern[str]
     rate_outcome_skip: re.Pattern[str]
@@ -194,6 +196,7 @@ def attribution_rules() -> _Compiled:
         outcome_names=[o.name for o in r.outcomes],
         outcome_phrase=re.compile(r.outcome_phrase.pattern, i),
         score_outcome=re.compile(r.score_outcome.pattern),
+        arms_after_list=re.compile(r.arms_after_list.pattern, i),
         immune_response=re.compile(r.immune_response.pattern),
         rate_outcome=re.compile(r.rate_outcome.pattern, i),
         rate_outcome_skip=re.compile(r.rate_outcome_skip.pattern, i),
@@ -711,6 +714,9 @@ def _assign_arms(sent: str, items: list[_Item], spans: list[tuple[int, int, str]
                 texts = [_text_arm(sent, it.mention, *segment(it.mention), fr) for it in members]
                 if all(texts) and len(set(texts)) == k:
                     chosen = texts  # type: ignore[assignment]
+            if not chosen and not before and len(after) == k and r.arms_after_list.match(
+                    _PARENS.sub("", sent[last.end:min(sp[0] for sp in spans if sp[0] >= last.end)])):
+                chosen = after  # "86% and 83% (p = 0.6) for the A group and B group": in order
             if not chosen and len(arms) == k and len(before) + len(after) <= 1:
                 chosen = list(arms)
         if len(chosen) == k:

@@ -165,6 +165,8 @@ def test_rule_files_validate_and_examples_hold() -> None:
         assert bool(r.rate_outcome_block.search(text)) is want, text
     for text, want in raw.immune_response.examples:
         assert bool(r.immune_response.search(text)) is want, text
+    for text, want in raw.arms_after_list.examples:
+        assert bool(r.arms_after_list.match(text)) is want, text
     for text, want in raw.score_outcome.examples:
         m = r.score_outcome.search(text)
         assert m and m.group("name") == want, text
