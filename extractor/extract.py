@@ -649,7 +649,7 @@ def _outcome_abbrevs(text: str, arm_acronyms: dict[str, str]) -> dict[str, str]:
 
 def _abbrev_hits(sent: str, abbrevs: dict[str, str]) -> list[Hit]:
     return [Hit(m.start(), m.end(), code, False) for abbr, code in abbrevs.items()
-            for m in re.finditer(r"(?<![\w-])" + re.escape(abbr) + r"(?![\w-]|\s*\()", sent)]
+            for m in re.finditer(r"(?<![\w-])" + re.escape(abbr) + r"(?![\w-])", sent)]
 
 
 def _uniq(names: list[str]) -> list[str]:
