@@ -170,7 +170,7 @@ def _scorer(shared_dir: Path):
 
 
 def test_dev_corpus_floor(shared_dir: Path) -> None:
-    """Measured 2026-12: registration 1.00, phase 1.00, n 0.87, arm recall 0.72; floors just under."""
+    """Measured 2026-12-02: registration 1.00, phase 1.00, n 0.87, arm recall 0.77; floors just under."""
     from extractor.parse import ParsedArticle, iter_records
 
     sc = _scorer(shared_dir)
@@ -186,7 +186,7 @@ def test_dev_corpus_floor(shared_dir: Path) -> None:
         hit += sum(1 for x in g["arms"] if any(sc.same_name(x, y) for y in t.arms))
         total += len(g["arms"])
     k = len(arts)
-    assert reg / k >= 0.97 and ph / k >= 0.95 and n / k >= 0.8 and hit / total >= 0.66, (reg / k, ph / k, n / k, hit / total)
+    assert reg / k >= 0.97 and ph / k >= 0.95 and n / k >= 0.8 and hit / total >= 0.72, (reg / k, ph / k, n / k, hit / total)
 
 
 def test_real_corpus_sample_frames_without_error(shared_dir: Path) -> None:
