@@ -816,7 +816,8 @@ def _arms(article: Article) -> list[Arm]:
     arms = []
     for c in seen.values():
         label = next((a for a in c.aliases if re.match(r"(?i)(?:arm|group|cohort)\s", a)), None)
-        abbr = next((a for a in c.aliases if not re.match(r"(?i)(?:arm|group|cohort)\s", a)), None)
+        abbr = next((a for a in c.aliases if not re.match(r"(?i)(?:arm|group|cohort)\s", a)
+                     and not re.search(r"(?i)\s(?:arm|group|cohort)$", a)), None)  # "control arm": a role
         name = f"{c.name} ({abbr})" if abbr and abbr.lower() not in c.name.lower() else c.name
         if label:
             name = f"{label} ({name})"
