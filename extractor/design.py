@@ -86,6 +86,12 @@ class SingleArmRule(_Rule):
     examples: list[tuple[str, str]]
 
 
+class ListSectionRule(_Rule):
+    label: str  # sections whose label says they list the arms
+    count: str  # a group size; two or more in a sentence make it the list
+    examples: list[tuple[str, str, list[str]]]
+
+
 class GroupRule(_Rule):
     pattern: str
     generic: str
@@ -118,6 +124,7 @@ class DesignRules(_Rule):
     historical_own: ListRule
     described_gate: SkipRule
     role_label: str
+    list_section: ListSectionRule
     dose_list: ListRule
     described_arm: ValueRule
     historical_other: ListRule
@@ -141,6 +148,12 @@ class DesignRules(_Rule):
     population_cues: list[ListRule]
     arm_clean_examples: list[tuple[str, str]]
     title_examples: list[tuple[str, list[str]]]
+
+
+@dataclass(frozen=True)
+class _ListSection:
+    label: re.Pattern[str]
+    count: re.Pattern[str]
 
 
 @dataclass(frozen=True)
@@ -170,6 +183,7 @@ class _Compiled:
     historical_own: re.Pattern[str]
     described_gate: re.Pattern[str]
     role_label: re.Pattern[str]
+    list_section: "_ListSection"
     dose_list: re.Pattern[str]
     described_arm: re.Pattern[str]
     historical_other: re.Pattern[str]
@@ -228,6 +242,7 @@ def rules() -> _Compiled:
         historical_own=re.compile(r.historical_own.pattern),
         described_gate=re.compile(r.described_gate.pattern),
         role_label=re.compile(r.role_label),
+        list_section=_ListSection(re.compile(r.list_section.label), re.compile(r.list_section.count)),
         dose_list=re.compile(r.dose_list.pattern),
         described_arm=re.compile(r.described_arm.pattern),
         historical_other=re.compile(r.historical_other.pattern),
@@ -494,7 +509,7 @@ _TWO_GROUPS = re.compile(r"(?i)^(?P<a>(?:(?:an?|the)\s+[^,;]+?|.+?\b(?:group|arm
                          r"(?P<b>(?:an?|the)\s+[^,;]+?\b(?:group|arm)s?\b.*)$")
 
 
-def _split_arms(span: str) -> list[_Cand]:
+def _split_arms(span: str, short_forms: bool = False) -> list[_Cand]:
     comp = rules()
     two = _TWO_GROUPS.match(span)
     if two:  # "an experimental group (X) and a control group (Y)"
@@ -533,6 +548,8 @@ def _split_arms(span: str) -> list[_Cand]:
         cands = [_clean(_unprotect(p)) for p in parts]
     out = []
     for c in cands:
+        if short_forms and not _plausible(c.name) and c.aliases and _plausible(c.aliases[0]) and len(c.name.split()) > 6:
+            c.name, c.aliases = c.aliases[0], c.aliases[1:]  # a long description known by its short form
         if _plausible(c.name):
             out.append(c)
     return out
@@ -780,6 +797,7 @@ def _arms(article: Article) -> list[Arm]:
     options += [(_group_arms(methods) or _group_arms(secs), 0.0)]
     options += [(_historical_arms(article), 0.3)]
     options += [(o, 0.3) for o in _described_groups(methods)]
+    options += [(o, 0.4) for o in _listed_interventions(secs)]
     results = re.sub(r"[\s-]+", " ", " ".join(t for lab, t in secs if re.search(r"(?i)result|finding", lab or "")).lower())
     scored = [(_support(o, body, results) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body) or _single_arm(article)
@@ -829,6 +847,21 @@ def _arms(article: Article) -> list[Arm]:
     arms = _order(arms, title)
     _add_aliases(arms, article)
     return arms
+
+
+def _listed_interventions(sections: list[tuple[str | None, str]]) -> list[list[_Cand]]:
+    """An INTERVENTIONS section that is the arm list itself: 'A (n = 34) or B (B1; n = 70)'."""
+    comp = rules()
+    out = []
+    for label, text in sections:
+        if not label or not comp.list_section.label.search(label):
+            continue
+        for _, sent in _sentences(text):
+            if len(comp.list_section.count.findall(sent)) >= 2:
+                cands = _split_arms(sent.rstrip(". "), short_forms=True)
+                if len(cands) >= 2:
+                    out.append(cands)
+    return out
 
 
 def _described_groups(sections: list[tuple[str | None, str]]) -> list[list[_Cand]]:

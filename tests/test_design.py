@@ -295,3 +295,10 @@ def test_described_arm_examples(text: str, want: str) -> None:
 @pytest.mark.parametrize("span,want", R.dose_list.examples)
 def test_dose_list_examples(span: str, want: list[str]) -> None:
     assert [c.name for c in design._split_arms(span)] == want
+
+
+@pytest.mark.parametrize("label,text,want", R.list_section.examples)
+def test_list_section_examples(label: str, text: str, want: list[str]) -> None:
+    """An INTERVENTIONS section listing the arms; a long description is known by its short form."""
+    assert [c.name for o in design._listed_interventions([(label, text)]) for c in o] == want
+    assert design._listed_interventions([("METHODS", text)]) == []
