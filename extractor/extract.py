@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -620,6 +621,37 @@ def _acronym_spans(sent: str, acronyms: dict[str, str]) -> list[tuple[int, int, 
     return [(s, e, arm) for acr, arm in acronyms.items() for s, e in literal_spans(acr, sent, word_end=True)]
 
 
+_LONG_RUN = re.compile(r"[\w'\s-]+")  # what the long form of rules' outcome_abbrev is made of
+_LONG_WORDS = 10  # at least the words it may have (8)
+_OPEN = re.compile(r"\((?=[A-Za-z])")  # its short form starts with a letter
+_TOKEN = re.compile(r"\S+")
+_LETTER = re.compile(r"[A-Za-z]")
+
+
+def _abbrev_definitions(pat: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """pat.finditer(text) for the outcome_abbrev rule ("long form (ABBR)"), tried only from the
+    run of word, space, ' and - characters before each "(" and a letter (its last _LONG_WORDS
+    words) up to the next ")": a match cannot start anywhere else, and the rule searched over a
+    whole abstract backtracks at every letter (3 ms an abstract). tests/test_perf.py checks it
+    against plain finditer."""
+    runs = {m.end(): m.start() for m in _LONG_RUN.finditer(text)}
+    last = 0
+    for o in _OPEN.finditer(text):
+        q = o.start()
+        if q < last:
+            continue
+        words = list(_TOKEN.finditer(text, max(runs.get(q, q), last), q))[-_LONG_WORDS:]
+        close = text.find(")", q)
+        end = len(text) if close < 0 else close + 1
+        for w in words:  # a match starts at a word's first letter or not in that word at all
+            first = _LETTER.search(text, w.start(), w.end())
+            m = pat.match(text, first.start(), end) if first else None
+            if m:
+                yield m
+                last = m.end()
+                break
+
+
 def _outcome_abbrevs(text: str, arm_acronyms: dict[str, str]) -> dict[str, str]:
     """Short forms the abstract defines for an outcome ("sustained remission rate (SRR)"):
     the long form starts with the short form's first letter and (before a "rate" word)
@@ -627,7 +659,7 @@ def _outcome_abbrevs(text: str, arm_acronyms: dict[str, str]) -> dict[str, str]:
     descriptive, and a shorter name is matched by any longer one holding its words."""
     r = attribution_rules()
     out: dict[str, str] = {}
-    for d in r.outcome_abbrev.finditer(text):
+    for d in _abbrev_definitions(r.outcome_abbrev, text):
         abbr = d.group("abbr")
         if abbr in out or abbr in arm_acronyms or find_endpoints(abbr) or r.outcome_abbrev_block.search(abbr):
             continue
@@ -648,8 +680,7 @@ def _outcome_abbrevs(text: str, arm_acronyms: dict[str, str]) -> dict[str, str]:
 
 
 def _abbrev_hits(sent: str, abbrevs: dict[str, str]) -> list[Hit]:
-    return [Hit(m.start(), m.end(), code, False) for abbr, code in abbrevs.items()
-            for m in re.finditer(r"(?<![\w-])" + re.escape(abbr) + r"(?![\w-])", sent)]
+    return [Hit(s, e, code, False) for abbr, code in abbrevs.items() for s, e in literal_spans(abbr, sent, word_end=True)]
 
 
 def _uniq(names: list[str]) -> list[str]:

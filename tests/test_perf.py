@@ -1,9 +1,16 @@
-"""Fast paths must give what the slow paths give: the literal pre-check of find_endpoints."""
+"""Fast paths must give what the slow paths give: the literal pre-check of find_endpoints,
+the windowed search for outcome short forms."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from extractor import nlp
+from extractor.extract import _abbrev_definitions, attribution_rules
+from extractor.parse import ParsedArticle, iter_records
 
 _OWN = [
     "Median progression-free survival was 7.1 months with drug A.",
@@ -36,3 +43,37 @@ def test_every_phrase_has_an_anchor() -> None:
     lower, exact = anchors
     for phrase in [p for e in nlp.endpoint_rules().endpoints for p in e.phrases]:
         assert any(a in phrase.lower() for a in lower) or any(a in phrase for a in exact), phrase
+
+
+# ---------------------------------------------------------------- outcome short forms, windowed
+_ABBR_TEXTS = [
+    "The sustained remission rate (SRR) was higher; SRR at week 8 was 41%.",
+    "biochemical progression-free survival (bPFS) and overall survival (OS) (95% CI 1-2) (HR)",
+    "a (b (SRR)) c (95% CI) d's long-term in-field (FFR) e  (TTF) ((ABC))",
+    "word " * 30 + "(ABCD)",
+    "(SRR) at the start, then x (n = 4) and (P < 0.01)",
+]
+
+
+def _same_as_finditer(text: str) -> None:
+    pat = attribution_rules().outcome_abbrev
+    assert [m.span() for m in _abbrev_definitions(pat, text)] == [m.span() for m in pat.finditer(text)]
+
+
+def test_abbrev_definitions_equal_finditer_on_own_sentences() -> None:
+    for text in _ABBR_TEXTS:
+        _same_as_finditer(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="aSRb( )-'1_,.\n", max_size=60))
+def test_abbrev_definitions_equal_finditer_on_random_text(text: str) -> None:
+    _same_as_finditer(text)
+
+
+def test_abbrev_definitions_equal_finditer_on_real_abstracts(shared_dir: Path) -> None:
+    for i, rec in enumerate(iter_records(shared_dir / "corpus" / "real.xml.gz")):
+        if i >= 150:
+            break
+        if isinstance(rec, ParsedArticle):
+            _same_as_finditer(rec.article.title + "\n" + rec.article.abstract)
