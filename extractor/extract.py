@@ -328,6 +328,8 @@ def _outcomes_in(text: str) -> tuple[tuple[int, str], ...]:
 def _rate_names(text: str) -> list[tuple[int, str]]:
     """Outcomes named only as "<name> rates were 61% and 47%" ("back-to-school rates"): the
     name without determiners or landmarks, unless it names no outcome (dropout, heart rate)."""
+    if "rate" not in text.lower():
+        return []  # the pattern needs the word; most sentences lack it
     r = attribution_rules()
     out: list[tuple[int, str]] = []
     for m in r.rate_outcome.finditer(text):
