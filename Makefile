@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 SHARED ?= ../shared
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test eval eval-real bench bench-fetch schemas clean
+.PHONY: demo test eval eval-real bench bench-fetch bench-extract schemas clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench: $(STAMP)
 
 bench-fetch: $(STAMP)
 	$(PY) bench/bench_fetch.py
+
+bench-extract: $(STAMP)
+	$(PY) bench/bench_extract.py --shared $(SHARED)
 
 schemas: $(STAMP)
 	$(PY) -m extractor.schemas
