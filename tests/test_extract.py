@@ -36,7 +36,7 @@ def load_cases() -> list[dict]:
 
 def case_params() -> list:
     """Cases as pytest params; a case with "xfail" (its reason) is a known gap, kept visible."""
-    return [pytest.param(c, id=c["id"], marks=[pytest.mark.xfail(reason=c["xfail"], strict=False)] if c.get("xfail") else [])
+    return [pytest.param(c, id=c["id"], marks=[pytest.mark.xfail(reason=c["xfail"], strict=True)] if c.get("xfail") else [])
             for c in load_cases()]
 
 
