@@ -11,17 +11,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
 from .models import Article, Trial
-from .rules import load_rules
+from .rules import Rule, load_rules
 
 __all__ = ["Arm", "Frame", "frame", "find_arm", "registrations", "phase", "n_randomized", "allocation_ratio", "rules"]
 
 
 # ---------------------------------------------------------------- rules (validated data)
-class _Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Rule = Rule  # rule-file models reject unknown keys
 
 
 class Registry(_Rule):

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterator
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from . import design
 from .consistency import check
 from .mentions import Mention, find_mentions
 from .models import Article, Measurement, Trial
 from .nlp import Hit, find_endpoints, sentences
-from .rules import load_rules
+from .rules import Rule, load_rules
 from .text import fold_case, literal_spans, normalise
 
 __all__ = ["extract", "attribution_rules"]
@@ -34,8 +34,7 @@ _WORDNUM = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "sev
 
 
 # ---------------------------------------------------------------- rules (validated data)
-class _Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Rule = Rule  # rule-file models reject unknown keys
 
 
 class Flagged(_Rule):

@@ -408,7 +408,6 @@ def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
 
 
 def _counts(t: str, used: bytearray) -> list[Mention]:
-    p = compiled().p
     out: list[Mention] = []
     for m in _scan("word_percent", t):
         value = _int(m.group("n"))
@@ -650,7 +649,6 @@ def find_mentions(text: str) -> list[Mention]:
     if not _DIGIT.search(text) and not any(w in text for w in ("reach", "stimable", "valuable", "ercent", "er cent")):
         return []
     t = normalise(text)
-    p = compiled().p
     # 0 free, 2 reserved (inside a CI, range or p-value: never a result itself, but a value may
     # claim it as its tail), 1 claimed
     used = bytearray(len(t))

@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import field_validator
 
 from .errors import RuleError
-from .rules import load_rules
+from .rules import Rule, load_rules
 
 __all__ = ["Hit", "EndpointRules", "endpoint_rules", "pipeline", "find_endpoints", "sentences", "check_examples"]
 
 
-class _Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+_Rule = Rule  # rule-file models reject unknown keys
 
 
 class EndpointRule(_Rule):

@@ -11,11 +11,17 @@ from functools import lru_cache
 from importlib import resources
 from typing import TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from extractor.errors import RuleError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class Rule(BaseModel):
+    """Base of every rule-file model: an unknown key is an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 @lru_cache(maxsize=None)
@@ -40,4 +46,4 @@ def load_rules(name: str, model: type[M]) -> M:
         raise RuleError(f"rules/{name}.json: {where}: {first['msg']}") from e
 
 
-__all__ = ["load_rules"]
+__all__ = ["Rule", "load_rules"]
