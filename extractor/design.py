@@ -788,7 +788,9 @@ def _arms(article: Article) -> list[Arm]:
     options = [(o, prior + 0.3 if _agrees(from_title, o) is not None else prior) for o, prior in options]
     options += [(from_title, 0.9 if len(from_title) >= 4 and re.search(r"(?i)factorial", body) else 0.3)]
     framing = [x for x in secs if not re.search(r"(?i)result|finding|conclusion|interpretation|discussion", x[0] or "")]
-    options += [(o, 0.1 - 0.02 * i) for i, o in enumerate(_cue_arms(framing, comp.compare_cues, compare=True))]
+    framed = _cue_arms(framing, comp.compare_cues, compare=True)
+    randomized = _cue_arms(methods, comp.arm_cues)
+    options += [(o, (0.7 if _add_on(o, randomized) else 0.1) - 0.02 * i) for i, o in enumerate(framed)]
     reporting = [x for x in secs if x not in framing]  # RESULTS compare outcomes as often as arms: a last resort
     options += [(o, -0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(reporting, comp.compare_cues, compare=True))]
     options += [(_group_arms(methods) or _group_arms(secs), 0.0)]
@@ -844,6 +846,22 @@ def _arms(article: Article) -> list[Arm]:
     arms = _order(arms, title)
     _add_aliases(arms, article)
     return arms
+
+
+def _add_on(compared: list[_Cand], randomized: list[list[_Cand]]) -> bool:
+    """'A plus X vs. A alone' framing a 'randomized to X or placebo' on a background A: the
+    compared regimens are the arms the RESULTS name (combination vs. monotherapy)."""
+    if len(compared) != 2:
+        return False
+    with_x, without = _tokens(compared[0].name), _tokens(compared[1].name)
+    shared = with_x & without
+    for o in randomized:
+        tested = [c for c in o if not _is_control(c.name)]
+        if len(o) == 2 and len(tested) == 1 and shared:
+            x = _tokens(tested[0].name)
+            if x and x <= with_x and not x & without:
+                return True
+    return False
 
 
 def _listed_interventions(sections: list[tuple[str | None, str]]) -> list[list[_Cand]]:
