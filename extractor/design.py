@@ -843,7 +843,7 @@ def _arms(article: Article) -> list[Arm]:
     if len(arms) >= 2 and not any(a.experimental for a in arms):
         for a in arms:  # "an observation group and a control group": the one not a plain control is tested
             a.experimental = not rules().strict_control.match(a.name)
-    arms = _order(arms, title)
+    arms = _order(arms, title, article.abstract)
     _add_aliases(arms, article)
     return arms
 
@@ -995,7 +995,7 @@ def _word_at(word: str, text: str) -> int:
     return -1
 
 
-def _order(arms: list[Arm], title: str) -> list[Arm]:
+def _order(arms: list[Arm], title: str, text: str = "") -> list[Arm]:
     """Experimental first: title order when the title names the arms, controls last."""
     tl = title.lower()
 
@@ -1005,6 +1005,10 @@ def _order(arms: list[Arm], title: str) -> list[Arm]:
         others = set().union(*(t for k, t in toks.items() if k != id(a)))
         mine = (toks[id(a)] - others) or toks[id(a)]
         ps = [p for p in (_word_at(t, tl) for t in mine) if p >= 0]
+        for abbr in re.findall(r"[A-Z][A-Za-z0-9/-]+", a.name):  # the title spells out "ALND"
+            long = _long_form(abbr, text) if abbr.lower() in mine else None
+            if long and long.lower() in tl:
+                ps.append(tl.index(long.lower()))
         return min(ps) if ps else 10**6
 
     if sum(1 for a in arms if pos(a) < 10**6) >= 2:
