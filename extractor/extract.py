@@ -247,7 +247,20 @@ def attribution_rules() -> _Compiled:
 _GATE = re.compile(r"\d")
 _VS_GAP = re.compile(r"[\s\])]*(?:\[[^\]]*\])?[\s)\]]*(?:vs\.?|versus|v|and|compared with)\s*")
 _DURATION = re.compile(r"(?i)duration|durable")
-_MEDIAN_OTHER = re.compile(r"(?i)\bmedian\s+(time to [a-z -]{3,30}?|duration of [a-z -]{3,30}?)(?=\s+(?:was|of|were|is)\b|,|\s*\()")
+# "median time from sick leave to return to work" names the same outcome as "time to return to work"
+_MEDIAN_OTHER = re.compile(r"(?i)\bmedian\s+(?:time (?:from [a-z -]{3,40}? )?(?P<to>to [a-z -]{3,30}?)|(?P<dur>duration of [a-z -]{3,30}?))"
+                           r"(?=\s+(?:was|of|were|is)\b|,|\s*\()")
+
+
+def _time_to(text: str) -> tuple[int, str] | None:
+    """The last "median time to X" / "duration of X" outcome named in text, as (start, code)."""
+    found = list(_MEDIAN_OTHER.finditer(text))
+    if not found:
+        return None
+    tm = found[-1]
+    return tm.start(), "other:" + ("time " + tm["to"] if tm["to"] else tm["dur"]).lower().strip()
+
+
 _RATE_WORD = re.compile(r"(?i)\brates?\b|probabilit|estimate")
 
 
@@ -427,6 +440,9 @@ def _ratio_endpoint(sent: str, m: Mention, hits: list[Hit], ctx: _Context) -> st
     if later is not None:  # "relapse (HR ...) and X (HR ...) were associated with shorter survival"
         return later
     before = _nearest_before(hits, cue_start)
+    timed = _time_to(sent[:cue_start])
+    if timed and (before is None or timed[0] > before.end):
+        return timed[1]  # "median time to healing was 21 vs 30 days (HR 1.45)": the same outcome
     word = _outcome_at(sent, hits, 0, cue_start, skip_death=True)
     if word is not None and (before is None or word[0] > before.end or _death_like(sent, before)):
         return f"other:{word[1]}"
@@ -943,7 +959,7 @@ def _median_item(sent: str, m: Mention, mentions: list[Mention], hits: list[Hit]
     if code is None:
         tm = _MEDIAN_OTHER.search(before)
         if tm:
-            code = "other:" + tm.group(1).lower().strip()
+            code = "other:" + ("time " + tm["to"] if tm["to"] else tm["dur"]).lower().strip()
         elif cue is not None and ctx.endpoint in SURVIVAL and not ep_hit and set(
                 re.findall(r"[a-z]+", sent[cue.end():m.value_start].lower())) <= r.median_carry_words:
             code = ctx.endpoint  # "(median, 3.8 v 1.9 months)" after "PFS was prolonged"

@@ -597,6 +597,14 @@ def _closed_by_respectively(t: str, ms: list[Mention], g: list[int], resp: re.Pa
         bool(resp.search(_before(t, first.start, 20)))
 
 
+def _drop_ranges(gap: str) -> str:
+    """A gap without its bracketed ranges: "18 months (range 2-40) versus 12 months" is a pair."""
+    if "(" not in gap:
+        return gap
+    iv = compiled().p["other_interval"]
+    return re.sub(r"\s*\(([^()]*)\)", lambda b: "" if iv.fullmatch(b.group(1).strip()) else b.group(0), gap)
+
+
 def _group(t: str, ms: list[Mention]) -> list[Mention]:
     """Same `group` id for coordinated values; `respectively` when the list is closed by it."""
     ms = sorted(ms, key=lambda m: m.value_start)
@@ -607,7 +615,7 @@ def _group(t: str, ms: list[Mention]) -> list[Mention]:
             a = ms[i - 1]
             same = a.type == m.type and (a.type != "ratio" or a.ratio_kind == m.ratio_kind) and \
                 ("adjective" in a.flags) == ("adjective" in m.flags)  # "15.8 months, and 5-year OS"
-            gap = t[a.end:m.start]
+            gap = _drop_ranges(t[a.end:m.start])
             if same and m.start >= a.end and not resp.search(gap) and \
                     (_gap_ok(gap, "list_gap") or _gap_ok(gap, "comparison_gap")):
                 groups[-1].append(i)
