@@ -416,16 +416,19 @@ def _counts(t: str, used: bytearray) -> list[Mention]:
             tail = _tail(t, m.end(), used, bare=False)
             out.append(Mention("percent", float(value), m.start(), max(m.end(), tail.end), m.start(), m.end("n"),
                                unit="%", p_value=tail.p))
-    for name in ("count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only"):
+    for name in ("count_of_then_pct", "count_pct_of", "pct_then_counts", "count_only", "count_only_elided"):
         for m in _scan(name, t):
             if not _free(used, m.start(), m.end()):
                 continue
+            if name == "count_only_elided" and not any(
+                    "counts_only" in o.flags and 0 <= m.start() - o.end <= 120 for o in out):
+                continue  # the noun is left out only after a count that named it
             if m.start() > 0 and (t[m.start() - 1].isalnum() or t[m.start() - 1] == "."):
                 continue
             n, total = _int(m.group("n")), _int(m.group("N"))
             if n is None or total is None:
                 continue
-            if name == "count_only":
+            if name in ("count_only", "count_only_elided"):
                 if total <= 0 or n > total:
                     continue
                 value, vs, ve = round(100.0 * n / total, 1), m.start(), m.end("N")
@@ -435,7 +438,7 @@ def _counts(t: str, used: bytearray) -> list[Mention]:
             tail = _tail(t, end if t[end - 1:end] not in ",;" else end - 1, used, bare=False)
             _mark(used, m.start(), m.end())
             out.append(Mention("percent", value, m.start(), max(end, tail.end), vs, ve, unit="%", n=n, n_total=total,
-                               p_value=tail.p, flags=("counts_only",) if name == "count_only" else (),
+                               p_value=tail.p, flags=("counts_only",) if name.startswith("count_only") else (),
                                **_ci_kw(tail.ci)))
     return out
 
