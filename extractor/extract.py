@@ -98,6 +98,7 @@ class AttributionRules(_Rule):
     ratio_own_endpoint: Flagged
     rate_stat_block: Flagged
     median_pre_block: Flagged
+    group_after_count: Flagged
     pre_hit_block: Flagged
     primary_endpoint: Flagged
     both_groups: Flagged
@@ -155,6 +156,7 @@ class _Compiled:
     ratio_own_endpoint: re.Pattern[str]
     rate_stat_block: re.Pattern[str]
     median_pre_block: re.Pattern[str]
+    group_after_count: re.Pattern[str]
     pre_hit_block: re.Pattern[str]
     primary_endpoint: re.Pattern[str]
     both_groups: re.Pattern[str]
@@ -218,6 +220,7 @@ def attribution_rules() -> _Compiled:
         ratio_own_endpoint=re.compile(r.ratio_own_endpoint.pattern, i),
         rate_stat_block=re.compile(r.rate_stat_block.pattern, i),
         median_pre_block=re.compile(r.median_pre_block.pattern, i),
+        group_after_count=re.compile(r.group_after_count.pattern, i),
         pre_hit_block=re.compile(r.pre_hit_block.pattern, i),
         primary_endpoint=re.compile(r.primary_endpoint.pattern, i),
         both_groups=re.compile(r.both_groups.pattern, i),
@@ -521,7 +524,8 @@ def _rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int,
         return f"other:{word[1]}", None, word[0]
     if before is not None:
         return before.code, before, before.start
-    word = _outcome_at(sent, hits, floor, m.start) or _outcome_at(sent, hits, m.end, min(len(sent), m.end + 40))
+    reach = 70 if attribution_rules().group_after_count.match(sent, m.end) else 40  # "12 of 19 patients with <a long group name> died"
+    word = _outcome_at(sent, hits, floor, m.start) or _outcome_at(sent, hits, m.end, min(len(sent), m.end + reach))
     return (f"other:{word[1]}" if word else None), None, (word[0] if word else m.start)
 
 
