@@ -124,6 +124,7 @@ class DesignRules(_Rule):
     list_section: ListSectionRule
     dose_list: ListRule
     described_arm: ValueRule
+    add_on_tail: ValueRule  # "X alone" vs a bare "X": what the text adds to X names the other arm
     historical_other: ListRule
     single_arm_gate: SkipRule
     single_arm_cues: list[SingleArmRule]
@@ -183,6 +184,7 @@ class _Compiled:
     list_section: "_ListSection"
     dose_list: re.Pattern[str]
     described_arm: re.Pattern[str]
+    add_on_tail: re.Pattern[str]
     historical_other: re.Pattern[str]
     single_arm_gate: re.Pattern[str]
     single_arm_cues: list[tuple[str, re.Pattern[str]]]
@@ -242,6 +244,7 @@ def rules() -> _Compiled:
         list_section=_ListSection(re.compile(r.list_section.label), re.compile(r.list_section.count)),
         dose_list=re.compile(r.dose_list.pattern),
         described_arm=re.compile(r.described_arm.pattern),
+        add_on_tail=re.compile(r.add_on_tail.pattern),
         historical_other=re.compile(r.historical_other.pattern),
         single_arm_gate=re.compile(r.single_arm_gate.pattern),
         single_arm_cues=[(c.source, re.compile(c.pattern)) for c in r.single_arm_cues],
@@ -818,6 +821,7 @@ def _arms(article: Article) -> list[Arm]:
     generic = {"standard", "control", "intervention", "experimental", "conventional", "usual"}
     found = [c for c in found if not (c.name.lower() in generic and any(
         o is not c and o.name.lower().startswith(c.name.lower() + " ") for o in found))]  # "standard" + "standard treatment"
+    _name_add_on(found, body)
     seen: dict[str, _Cand] = {}
     for c in found:
         key = c.name.lower()
@@ -846,6 +850,22 @@ def _arms(article: Article) -> list[Arm]:
     arms = _order(arms, title, article.abstract)
     _add_aliases(arms, article)
     return arms
+
+
+def _name_add_on(found: list[_Cand], body: str) -> None:
+    """'X alone' beside a bare 'X' (a cut 'X with Y'): the bare arm is X plus what the text adds."""
+    alone = {re.sub(r"(?i)\s+(?:alone|only)$", "", c.name).lower() for c in found
+             if re.search(r"(?i)\s(?:alone|only)$", c.name)}
+    for c in found:
+        if c.name.lower() not in alone:
+            continue
+        for m in re.finditer(r"(?i)(?<!\w)" + re.escape(c.name) + r"(?!\w)", body):
+            tail = rules().add_on_tail.match(body, m.end())
+            if tail:
+                extra = re.sub(r"\s+", " ", tail.group("extra")).strip()
+                extra = " ".join(w.lower() if re.fullmatch(r"[A-Z][a-z]+", w) else w for w in extra.split())
+                c.name = f"{c.name} plus {extra}"
+                break
 
 
 def _add_on(compared: list[_Cand], randomized: list[list[_Cand]]) -> bool:
