@@ -125,6 +125,7 @@ class DesignRules(_Rule):
     dose_list: ListRule
     described_arm: ValueRule
     add_on_tail: ValueRule  # "X alone" vs a bare "X": what the text adds to X names the other arm
+    role_regimen: ListRule  # "the experimental regimen of A plus B": what a role-named arm gives
     historical_other: ListRule
     single_arm_gate: SkipRule
     single_arm_cues: list[SingleArmRule]
@@ -185,6 +186,7 @@ class _Compiled:
     dose_list: re.Pattern[str]
     described_arm: re.Pattern[str]
     add_on_tail: re.Pattern[str]
+    role_regimen: str
     historical_other: re.Pattern[str]
     single_arm_gate: re.Pattern[str]
     single_arm_cues: list[tuple[str, re.Pattern[str]]]
@@ -245,6 +247,7 @@ def rules() -> _Compiled:
         dose_list=re.compile(r.dose_list.pattern),
         described_arm=re.compile(r.described_arm.pattern),
         add_on_tail=re.compile(r.add_on_tail.pattern),
+        role_regimen=r.role_regimen.pattern,
         historical_other=re.compile(r.historical_other.pattern),
         single_arm_gate=re.compile(r.single_arm_gate.pattern),
         single_arm_cues=[(c.source, re.compile(c.pattern)) for c in r.single_arm_cues],
@@ -847,9 +850,27 @@ def _arms(article: Article) -> list[Arm]:
     if len(arms) >= 2 and not any(a.experimental for a in arms):
         for a in arms:  # "an observation group and a control group": the one not a plain control is tested
             a.experimental = not rules().strict_control.match(a.name)
+    _name_roles(arms, body)
     arms = _order(arms, title, article.abstract)
     _add_aliases(arms, article)
     return arms
+
+
+def _role_regimen(role: str, text: str) -> str | None:
+    """The regimen the text gives a role ('an experimental ... regimen of A plus B'), if one."""
+    m = re.search(rules().role_regimen.replace("ROLE", re.escape(role)), text)
+    return re.sub(r"\s+", " ", m.group("x")) if m else None
+
+
+def _name_roles(found: list[Arm], body: str) -> None:
+    """'experimental treatment' vs 'standard treatment': name each by the regimen the text gives it."""
+    for c in found:
+        m = re.fullmatch(r"(?i)(?P<role>experimental|investigational|standard|conventional|control)"
+                         r"(?:\s+(?:treatment|regimen|therapy|arm|group))?", c.name)
+        x = _role_regimen(m.group("role"), body) if m else None
+        if m and x:
+            c.aliases.append(c.name)
+            c.name = f"{m.group('role').lower()} ({x})"
 
 
 def _name_add_on(found: list[_Cand], body: str) -> None:

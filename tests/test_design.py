@@ -310,3 +310,8 @@ def test_list_section_examples(label: str, text: str, want: list[str]) -> None:
 def test_add_on_tail_examples(text: str, want: str) -> None:
     m = design.rules().add_on_tail.match(text)
     assert (m.group("extra").strip() if m else "") == want
+
+
+@pytest.mark.parametrize("text,want", R.role_regimen.examples)
+def test_role_regimen_examples(text: str, want: list[str]) -> None:
+    assert (design._role_regimen(want[0], text) or "") == want[1]
