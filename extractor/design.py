@@ -126,6 +126,7 @@ class DesignRules(_Rule):
     described_arm: ValueRule
     add_on_tail: ValueRule  # "X alone" vs a bare "X": what the text adds to X names the other arm
     role_regimen: ListRule  # "the experimental regimen of A plus B": what a role-named arm gives
+    semicolon_list: ValueRule  # the arms after the first of "A (DC); B (DCb); or C (VC)."
     historical_other: ListRule
     single_arm_gate: SkipRule
     single_arm_cues: list[SingleArmRule]
@@ -187,6 +188,7 @@ class _Compiled:
     described_arm: re.Pattern[str]
     add_on_tail: re.Pattern[str]
     role_regimen: str
+    semicolon_list: re.Pattern[str]
     historical_other: re.Pattern[str]
     single_arm_gate: re.Pattern[str]
     single_arm_cues: list[tuple[str, re.Pattern[str]]]
@@ -248,6 +250,7 @@ def rules() -> _Compiled:
         described_arm=re.compile(r.described_arm.pattern),
         add_on_tail=re.compile(r.add_on_tail.pattern),
         role_regimen=r.role_regimen.pattern,
+        semicolon_list=re.compile(r.semicolon_list.pattern),
         historical_other=re.compile(r.historical_other.pattern),
         single_arm_gate=re.compile(r.single_arm_gate.pattern),
         single_arm_cues=[(c.source, re.compile(c.pattern)) for c in r.single_arm_cues],
@@ -751,6 +754,10 @@ def _cue_arms(sections: list[tuple[str | None, str]],
                 for m in cue.finditer(sent):
                     span = _unprotect(m.group("arms"))
                     cand = _compare_arms(span) if compare else _split_arms(span)
+                    more = None if compare else rules().semicolon_list.match(sent, m.end("arms"))
+                    if more and len(cand) == 1:  # "A (DC); B (DCb); or C (VC)": one arm a clause
+                        rest = re.split(r";\s*(?:or\s+|and\s+)?", _unprotect(more.group("rest")))
+                        cand += [c for c in map(_clean, rest) if _plausible(c.name)]
                     if len(cand) >= 2:
                         out.append(cand)
     return out

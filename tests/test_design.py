@@ -315,3 +315,9 @@ def test_add_on_tail_examples(text: str, want: str) -> None:
 @pytest.mark.parametrize("text,want", R.role_regimen.examples)
 def test_role_regimen_examples(text: str, want: list[str]) -> None:
     assert (design._role_regimen(want[0], text) or "") == want[1]
+
+
+@pytest.mark.parametrize("text,want", R.semicolon_list.examples)
+def test_semicolon_list_examples(text: str, want: str) -> None:
+    m = design.rules().semicolon_list.match(text)
+    assert (m.group("rest") if m else "") == want
