@@ -186,14 +186,10 @@ def ingest_files(db: sqlite_utils.Database, paths: Iterable[str | Path], *, extr
     total = IngestSummary()
     t0 = time.perf_counter()
     for p in paths:
-        path = Path(p)
-        name = str(p)
-        try:
-            size, sha = path.stat().st_size, _sha256(path)
-        except OSError as e:
-            total.files += 1
-            total.errors.append(f"{name}: cannot open: {e.strerror}")
+        found = identify(p, total)
+        if found is None:
             continue
+        path, name, size, sha = found
         started = store.now()
         part = IngestSummary(files=1)
         finished: str | None = None
@@ -208,6 +204,18 @@ def ingest_files(db: sqlite_utils.Database, paths: Iterable[str | Path], *, extr
         total.add(part)
     total.seconds = time.perf_counter() - t0
     return total
+
+
+def identify(p: str | Path, total: IngestSummary) -> tuple[Path, str, int, str] | None:
+    """(path, name, size, SHA-256) of an input file, the ingest log's key for it; a file
+    that cannot be read is counted in `total` with a one-line error and gives None."""
+    path, name = Path(p), str(p)
+    try:
+        return path, name, path.stat().st_size, _sha256(path)
+    except OSError as e:
+        total.files += 1
+        total.errors.append(f"{name}: cannot open: {e.strerror}")
+        return None
 
 
 def _log(db: sqlite_utils.Database, name: str, size: int, sha: str, s: IngestSummary,

@@ -39,7 +39,7 @@ import sqlite_utils
 from . import store
 from .errors import ExtractorError, ParseError
 from .gate import NOT_RCT, rct_gate
-from .ingest import (BATCH_SIZE, IngestSummary, Progress, _CountingReader, _log, _sha256,
+from .ingest import (BATCH_SIZE, IngestSummary, Progress, _CountingReader, _log, identify,
                      default_extractor, read_records, to_record, write_batch)
 from .models import Deletion, Measurement, Trial
 from .parse import ParsedArticle, is_rct, iter_records, parse_record_xml
@@ -272,13 +272,10 @@ def _to_do(db: sqlite_utils.Database, paths: Iterable[str | Path], total: BulkSu
     """The inputs still to ingest, in order: unreadable ones become errors, finished ones
     are counted and left out (unless `force`)."""
     for p in paths:
-        path, name = Path(p), str(p)
-        try:
-            size, sha = path.stat().st_size, _sha256(path)
-        except OSError as e:
-            total.files += 1
-            total.errors.append(f"{name}: cannot open: {e.strerror}")
+        found = identify(p, total)
+        if found is None:
             continue
+        path, name, size, sha = found
         if not force and finished_before(db, name, size, sha):
             total.files_skipped += 1
             if progress is not None:
