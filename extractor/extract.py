@@ -181,6 +181,40 @@ class _Compiled:
     label_block: re.Pattern[str]
 
 
+def _alternatives(pattern: str) -> list[str]:
+    """The top-level `|` branches of a regex (outside groups and character classes)."""
+    out, depth, start, i = [], 0, 0, 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            i += 1
+        elif c == "[":  # a class: "]" right after "[" or "[^" is literal
+            i += 2 if pattern.startswith("[^", i) else 1
+            i += pattern[i] == "]"
+            while pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif c == "|" and depth == 0:
+            out.append(pattern[start:i])
+            start = i + 1
+        i += 1
+    return [*out, pattern[start:]]
+
+
+def _any_of(patterns: list[str], flags: int) -> re.Pattern[str]:
+    """One regex matching any of `patterns`, the k-th as group `o<k>` (m.lastgroup names it).
+    When every branch starts at a word boundary, the `\\b` is also put before the whole
+    alternation: the engine then tries the branches only where a word starts, not at every
+    character (twice as fast; same matches, tests/test_perf.py)."""
+    body = "|".join(f"(?P<o{k}>{p})" for k, p in enumerate(patterns))
+    if all(b.startswith(r"\b") for p in patterns for b in _alternatives(p)):
+        body = r"\b(?:" + body + ")"
+    return re.compile(body, flags)
+
+
 @lru_cache(maxsize=1)
 def attribution_rules() -> _Compiled:
     """rules/attribution.json, validated (RuleError on a bad file) and compiled once."""
@@ -194,7 +228,7 @@ def attribution_rules() -> _Compiled:
         rate_after=re.compile(r.rate_after_block.pattern, i),
         individual_ae=re.compile(r.individual_ae.pattern, i),
         outcomes=[(o.name, re.compile(o.pattern, i)) for o in r.outcomes],
-        outcome_any=re.compile("|".join(f"(?P<o{k}>{o.pattern})" for k, o in enumerate(r.outcomes)), i),
+        outcome_any=_any_of([o.pattern for o in r.outcomes], i),
         outcome_names=[o.name for o in r.outcomes],
         outcome_phrase=re.compile(r.outcome_phrase.pattern, i),
         score_outcome=re.compile(r.score_outcome.pattern),

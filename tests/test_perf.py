@@ -1,7 +1,9 @@
 """Fast paths must give what the slow paths give: the literal pre-check of find_endpoints,
-the windowed search for outcome short forms."""
+the windowed search for outcome short forms, the boundary-anchored outcome alternation."""
 from __future__ import annotations
 
+import itertools
+import re
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from extractor import nlp
-from extractor.extract import _abbrev_definitions, attribution_rules
+from extractor.extract import _abbrev_definitions, _alternatives, _any_of, attribution_rules
 from extractor.parse import ParsedArticle, iter_records
 
 _OWN = [
@@ -77,3 +79,25 @@ def test_abbrev_definitions_equal_finditer_on_real_abstracts(shared_dir: Path) -
             break
         if isinstance(rec, ParsedArticle):
             _same_as_finditer(rec.article.title + "\n" + rec.article.abstract)
+
+
+# ---------------------------------------------------------------- one regex for many outcome words
+def test_alternatives_split_only_at_top_level() -> None:
+    assert _alternatives(r"\ba|\bb(?:c|d)|[|x]\|e") == [r"\ba", r"\bb(?:c|d)", r"[|x]\|e"]
+    assert _alternatives(r"[]|]x|y") == ["[]|]x", "y"]
+
+
+def test_any_of_anchors_only_when_every_branch_starts_at_a_boundary() -> None:
+    assert _any_of([r"\bcure\b", r"\bquit\w*|\babstain"], 0).pattern.startswith(r"\b(?:")
+    assert not _any_of([r"\bcure\b", r"\bquit|abstain"], 0).pattern.startswith(r"\b(?:")
+
+
+def test_outcome_words_match_as_the_plain_alternation(shared_dir: Path) -> None:
+    r = attribution_rules()
+    assert r.outcome_any.pattern.startswith(r"\b(?:")  # else the fast path is silently off
+    plain = re.compile("|".join(f"(?P<o{k}>{p.pattern})" for k, (_, p) in enumerate(r.outcomes)), re.I)
+    texts = _OWN + _ABBR_TEXTS + [rec.article.abstract for rec in itertools.islice(
+        iter_records(shared_dir / "corpus" / "real.xml.gz"), 300) if isinstance(rec, ParsedArticle)]
+    found = [[(m.span(), m.lastgroup) for m in r.outcome_any.finditer(t)] for t in texts]
+    assert found == [[(m.span(), m.lastgroup) for m in plain.finditer(t)] for t in texts]
+    assert sum(map(len, found)) > 100
