@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from extractor.extract import _outcome_at, attribution_rules, comparison_phrase, extract
+from extractor.arms import comparison_phrase
+from extractor.attribution import AttributionRules, attribution_rules
+from extractor.extract import extract
 from extractor.models import Article, Section
 from extractor.nlp import check_examples, find_endpoints, sentences
+from extractor.outcomes import outcome_at
 from extractor.rules import load_rules
-from extractor.extract import AttributionRules
 
 CASES = Path(__file__).parent / "cases" / "sentences.jsonl"
 TITLE = "Zumab versus placebo in advanced zoma"
@@ -173,7 +175,7 @@ def test_rule_files_validate_and_examples_hold() -> None:
     for text in ["Week 20", "CD20 expression", "at 20 weeks", "ACR 20%"]:
         assert not r.score_outcome.search(text), text
     for text, want in raw.outcome_examples:
-        found = _outcome_at(text, [], 0, len(text))
+        found = outcome_at(text, [], 0, len(text))
         assert found and found[1] == want, text
     for text, want in raw.landmark_block.examples:
         assert bool(r.landmark_block.search(text)) is want, text

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from extractor import nlp
-from extractor.extract import _abbrev_definitions, _alternatives, _any_of, attribution_rules
+from extractor.attribution import _alternatives, _any_of, attribution_rules
+from extractor.outcomes import abbrev_definitions
 from extractor.parse import ParsedArticle, iter_records
 
 _OWN = [
@@ -59,7 +60,7 @@ _ABBR_TEXTS = [
 
 def _same_as_finditer(text: str) -> None:
     pat = attribution_rules().outcome_abbrev
-    assert [m.span() for m in _abbrev_definitions(pat, text)] == [m.span() for m in pat.finditer(text)]
+    assert [m.span() for m in abbrev_definitions(pat, text)] == [m.span() for m in pat.finditer(text)]
 
 
 def test_abbrev_definitions_equal_finditer_on_own_sentences() -> None:
