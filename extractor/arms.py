@@ -132,6 +132,18 @@ def uniq(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def _comparator_last(sent: str, spans: list[tuple[int, int, str]]) -> list[str]:
+    """The arms named before a value list, in the order the list gives their values: as
+    written, except that an arm introduced as the comparator ("Compared with placebo, drug X
+    raised the rate (40% v 20%)") comes after the others."""
+    r = attribution_rules()
+    names = uniq([sp[2] for sp in spans])
+    comparators = uniq([sp[2] for sp in spans if r.comparator_before.search(sent, max(0, sp[0] - 60), sp[0])])
+    if not comparators or len(comparators) == len(names):
+        return names
+    return [n for n in names if n not in comparators] + comparators
+
+
 def assign_arms(sent: str, items: list[Item], spans: list[tuple[int, int, str]], fr: design.Frame,
                  all_mentions: list[Mention]) -> None:
     """Give each median and rate its arm: bound phrase, list order, or the trial's arm order."""
@@ -165,7 +177,7 @@ def assign_arms(sent: str, items: list[Item], spans: list[tuple[int, int, str]],
         if inside and not resp:
             continue  # interleaved "8 months with A and 5 months with B": bind one by one below
         lo, hi = segment(first)[0], segment(last)[1]
-        before = uniq([sp[2] for sp in spans if lo <= sp[0] and sp[1] <= first.start])
+        before = _comparator_last(sent, [sp for sp in spans if lo <= sp[0] and sp[1] <= first.start])
         after = uniq([sp[2] for sp in spans if sp[0] >= last.end and sp[1] <= hi])
         if resp:
             chosen = after[:k] if len(after) >= k else []
@@ -184,7 +196,7 @@ def assign_arms(sent: str, items: list[Item], spans: list[tuple[int, int, str]],
                     and before[0] != controls[0] and len(arms) > 2:
                 chosen = [before[0], controls[0]]  # "erlotinib (median, 2.9 v 1.9 months)"
             if not chosen and len(before) < k and not after:
-                wide = uniq([sp[2] for sp in spans if sp[1] <= first.start])
+                wide = _comparator_last(sent, [sp for sp in spans if sp[1] <= first.start])
                 chosen = wide[-k:] if len(wide) >= k else []
             if not chosen:
                 texts = [_text_arm(sent, it.mention, *segment(it.mention), fr) for it in members]

@@ -92,6 +92,7 @@ class AttributionRules(Rule):
     endpoint_words: Flagged
     arm_words: ArmWords
     median_carry_words: list[str]
+    comparator_before: Flagged
     both_arms: Flagged
     arm_after: Captured
     arm_before: Captured
@@ -152,6 +153,7 @@ class _Compiled:
     control: frozenset[str]
     negation: frozenset[str]
     median_carry_words: frozenset[str]
+    comparator_before: re.Pattern[str]
     both_arms: re.Pattern[str]
     arm_after: re.Pattern[str]
     arm_before: re.Pattern[str]
@@ -250,6 +252,7 @@ def attribution_rules() -> _Compiled:
         control=frozenset(r.arm_words.control),
         negation=frozenset(r.arm_words.negation),
         median_carry_words=frozenset(r.median_carry_words),
+        comparator_before=re.compile(r.comparator_before.pattern, i),
         both_arms=re.compile(r.both_arms.pattern, i),
         arm_after=re.compile(r.arm_after.pattern),
         arm_before=re.compile(r.arm_before.pattern),
