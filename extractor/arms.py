@@ -269,6 +269,15 @@ def comparison_phrase(text: str, fr: design.Frame | None = None) -> list[str] | 
     return [_map_arm(n, fr) for n in pair] if fr is not None else pair
 
 
+def _list_subject(sent: str, items: list[Item], m: Mention, ref: str) -> str | None:
+    """The arm every value of a "compared with" list is set against: "44% in A compared with
+    18% in B (OR 3.9) and 30% in C (OR 1.9)": the OR after C's value is A vs C."""
+    values = [it for it in items if it.arm and it.kind in ("median", "rate") and it.mention.end <= m.start]
+    if len(values) < 2 or values[0].arm == ref or values[-1].arm != ref:
+        return None
+    return values[0].arm if _COMPARATOR.search(sent, values[0].mention.end, values[-1].mention.start) else None
+
+
 def comparison(sent: str, m: Mention, spans: list[tuple[int, int, str]], fr: design.Frame,
                 items: list[Item]) -> list[str] | None:
     """[experimental, reference] of a ratio: the trial's pair, a "comparing A with B" phrase,
@@ -289,6 +298,10 @@ def comparison(sent: str, m: Mention, spans: list[tuple[int, int, str]], fr: des
                       x.type == "ratio" and it.mention.end <= x.start < m.start for x in (i.mention for i in items))])
     if len(pair) >= 2:
         return pair[-2:]  # the arms of the values this ratio compares ("2.9 v 1.9 months; HR 0.69")
+    if len(pair) == 1:
+        subject = _list_subject(sent, items, m, pair[0])
+        if subject:
+            return [subject, pair[0]]
     if len(arms) < 2:
         return None
     before = list(dict.fromkeys(s[2] for s in spans if s[1] <= m.end + 5))

@@ -84,6 +84,7 @@ class AttributionRules(Rule):
     ratio_own_endpoint: Flagged
     rate_stat_block: Flagged
     median_pre_block: Flagged
+    rate_subject_after: Flagged
     group_after_count: Flagged
     pre_hit_block: Flagged
     primary_endpoint: Flagged
@@ -143,6 +144,7 @@ class _Compiled:
     ratio_own_endpoint: re.Pattern[str]
     rate_stat_block: re.Pattern[str]
     median_pre_block: re.Pattern[str]
+    rate_subject_after: re.Pattern[str]
     group_after_count: re.Pattern[str]
     pre_hit_block: re.Pattern[str]
     primary_endpoint: re.Pattern[str]
@@ -242,6 +244,7 @@ def attribution_rules() -> _Compiled:
         ratio_own_endpoint=re.compile(r.ratio_own_endpoint.pattern, i),
         rate_stat_block=re.compile(r.rate_stat_block.pattern, i),
         median_pre_block=re.compile(r.median_pre_block.pattern, i),
+        rate_subject_after=re.compile(r.rate_subject_after.pattern, i),
         group_after_count=re.compile(r.group_after_count.pattern, i),
         pre_hit_block=re.compile(r.pre_hit_block.pattern, i),
         primary_endpoint=re.compile(r.primary_endpoint.pattern, i),

@@ -192,6 +192,11 @@ def rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int,
         return f"other:{word[1]}", None, word[0]
     if before is not None:
         return before.code, before, before.start
+    subject = attribution_rules().rate_subject_after.match(sent, m.end)
+    if subject:  # "43.9% of participants in the A group were continuously abstinent"
+        word = outcome_at(sent, hits, subject.end(), min(len(sent), subject.end() + 30))
+        if word is not None:
+            return f"other:{word[1]}", None, word[0]
     reach = 70 if attribution_rules().group_after_count.match(sent, m.end) else 40  # "12 of 19 patients with <a long group name> died"
     word = outcome_at(sent, hits, floor, m.start) or outcome_at(sent, hits, m.end, min(len(sent), m.end + reach))
     return (f"other:{word[1]}" if word else None), None, (word[0] if word else m.start)

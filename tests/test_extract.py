@@ -192,6 +192,8 @@ def test_rule_files_validate_and_examples_hold() -> None:
     for name in ("primary_endpoint", "both_groups", "death_words", "endpoint_words", "comparator_before"):
         for text, want in getattr(raw, name).examples:
             assert bool(getattr(r, name).search(text)) is want, text
+    for text, want in raw.rate_subject_after.examples:  # matched right after the value
+        assert bool(r.rate_subject_after.match(text)) is want, text
     for text, want in raw.both_arms.examples:
         assert bool(r.both_arms.search(text)) is want, text
     for f, pat in zip(raw.population_frames, r.frames):
