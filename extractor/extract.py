@@ -309,6 +309,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: Context, fr: design.Fram
             label = _subgroup_label(sent, it.mention, hits, spans)
             if label:
                 it.population = label
+    _endpoint_lists(sent, items, hits, spans_free)
     _landmark_lists(sent, items, arms)
     assign_arms(sent, items, spans_free, fr, bounds)
     listed = [it for it in items if it.listed_population]
@@ -328,6 +329,73 @@ def _attribute(sent: str, mentions: list[Mention], ctx: Context, fr: design.Fram
     if last_endpoint is not None:
         ctx.endpoint = last_endpoint
     return items
+
+
+_ENDPOINT_JOIN = re.compile(r"\s*(?:,\s*(?:and\s+)?|and\s+|&\s*)(?:the\s+)?(?:median\s+)?")
+
+
+def _endpoint_run(sent: str, hits: list[Hit]) -> list[Hit]:
+    """The first run of two or more different endpoints joined by "and" or commas ("PFS and OS")."""
+    for i in range(len(hits) - 1):
+        run = [hits[i]]
+        for h in hits[i + 1:]:
+            if not _ENDPOINT_JOIN.fullmatch(sent, run[-1].end, h.start):
+                break
+            run.append(h)
+        if len(run) >= 2 and len({h.code for h in run}) == len(run):
+            return run
+    return []
+
+
+def _value_lists(items: list[Item], spans: list[tuple[int, int, str]]) -> list[tuple[list[Item], list[str]]]:
+    """Runs of medians/rates (a ratio after a run joins it), each with the arms named between it
+    and the next run: a new run starts at a new mention group or after an arm phrase."""
+    out: list[tuple[list[Item], list[str]]] = []
+    for it in items:
+        prev = out[-1][0][-1] if out else None
+        between = [sp[2] for sp in spans if prev is not None and prev.mention.end <= sp[0] and sp[1] <= it.mention.start]
+        if out and between:
+            out[-1][1].extend(between)
+        if it.kind not in ("median", "rate"):
+            if not out:
+                return []
+            out[-1][0].append(it)
+        elif out and not between and prev is not None and prev.kind in ("median", "rate") \
+                and prev.mention.group is not None and prev.mention.group == it.mention.group:
+            out[-1][0].append(it)
+        else:
+            out.append(([it], []))
+    if out:
+        last = out[-1][0][-1].mention.end
+        out[-1][1].extend(sp[2] for sp in spans if sp[0] >= last)
+    return out
+
+
+def _endpoint_lists(sent: str, items: list[Item], hits: list[Hit], spans: list[tuple[int, int, str]]) -> None:
+    """k endpoints listed, then their values: "median PFS and OS were 5.1 and 10.2 months"
+    (value i is endpoint i); "... were 6.5 and 7.5 months (HR ...) and 22.8 and 24.5 months
+    (HR ...), respectively" (list i, with its ratio, is endpoint i); "5.5 and 19.8 months with A
+    and 4.1 and 17.5 months with B" (in each arm's list, value i is endpoint i). Not when
+    another endpoint is named among the values: then they say whose they are."""
+    run = _endpoint_run(sent, hits)
+    values = [it for it in items if it.mention.start > run[-1].end] if run else []
+    if not values or any(run[-1].end < h.start < values[-1].mention.start for h in hits) \
+            or any(it.endpoint != run[-1].code for it in values):
+        return
+    k = len(run)
+    lists = _value_lists(values, spans)
+    measures = [[x for x in g if x.kind in ("median", "rate")] for g, _ in lists]
+    if len(lists) == k and all(len(ms) >= 2 for ms in measures) and not any(a for _, a in lists[:-1]):
+        for (g, _), h in zip(lists, run):
+            for it in g:
+                it.endpoint = h.code
+    elif len(lists) >= 2 and all(len(ms) == k == len(g) and len(a) == 1 for ms, (g, a) in zip(measures, lists)):
+        for ms, (_, a) in zip(measures, lists):
+            for it, h in zip(ms, run):
+                it.endpoint, it.arm = h.code, a[0]
+    elif len(lists) == 1 and len(measures[0]) == k == len(lists[0][0]):
+        for it, h in zip(measures[0], run):
+            it.endpoint = h.code
 
 
 def _landmark_lists(sent: str, items: list[Item], arms: list[str]) -> None:
