@@ -94,6 +94,7 @@ class AttributionRules(Rule):
     arm_words: ArmWords
     median_carry_words: list[str]
     comparator_before: Flagged
+    non_result_before: Flagged
     both_arms: Flagged
     arm_after: Captured
     arm_before: Captured
@@ -156,6 +157,7 @@ class _Compiled:
     negation: frozenset[str]
     median_carry_words: frozenset[str]
     comparator_before: re.Pattern[str]
+    non_result_before: re.Pattern[str]
     both_arms: re.Pattern[str]
     arm_after: re.Pattern[str]
     arm_before: re.Pattern[str]
@@ -256,6 +258,7 @@ def attribution_rules() -> _Compiled:
         negation=frozenset(r.arm_words.negation),
         median_carry_words=frozenset(r.median_carry_words),
         comparator_before=re.compile(r.comparator_before.pattern, i),
+        non_result_before=re.compile(r.non_result_before.pattern, i),
         both_arms=re.compile(r.both_arms.pattern, i),
         arm_after=re.compile(r.arm_after.pattern),
         arm_before=re.compile(r.arm_before.pattern),

@@ -70,6 +70,8 @@ def _is_result(sent: str, m: Mention) -> bool:
     ("a median survival of 7.9 months" is a result, "survival at 12 months" is not)."""
     if "follow_up" in m.flags or "adjective" in m.flags or "difference" in m.flags:
         return False
+    if attribution_rules().non_result_before.search(sent, max(0, m.value_start - 40), m.value_start):
+        return False  # "number needed to treat, 9.4 [95% CI, 5.4-35.5]": not a ratio or a rate
     if "timepoint" not in m.flags:
         return True
     if m.type != "duration":
