@@ -128,6 +128,32 @@ def acronym_spans(sent: str, acronyms: dict[str, str]) -> list[tuple[int, int, s
     return [(s, e, arm) for acr, arm in acronyms.items() for s, e in literal_spans(acr, sent, word_end=True)]
 
 
+_LABEL_TERM = re.compile(r"(?:^|\()(?:the\s+)?(?:arm|group|cohort)\s+(?P<label>[A-Z]|[1-9])\)?$", re.IGNORECASE)
+_LABEL_LIST = re.compile(r"\b(?:arm|group|cohort)s?\s+(?P<labels>(?:[A-Z]|[1-9])\b(?:\s*(?:,|and|or|&|vs\.?|versus)\s*(?:[A-Z]|[1-9])\b)*)",
+                         re.IGNORECASE)
+
+
+def label_spans(sent: str, fr: design.Frame) -> list[tuple[int, int, str]]:
+    """Arms called by their letter or number ("arm A", "arms A and B", "group 2"), whatever
+    word the trial's own arm names use ("group A" in METHODS, "arm A" in RESULTS): one span per
+    label, at the label, so a list keeps its order."""
+    labels: dict[str, str] = {}
+    for arm in fr.arms:
+        for term in (arm.name, *arm.aliases):
+            m = _LABEL_TERM.search(term)
+            if m:
+                labels.setdefault(m.group("label").upper(), arm.name)
+    if len(labels) < 2:
+        return []
+    out = []
+    for m in _LABEL_LIST.finditer(sent):
+        for x in re.finditer(r"\b[A-Za-z0-9]\b", m.group("labels")):
+            arm = labels.get(x.group().upper())
+            if arm is not None and (x.group().isupper() or x.group().isdigit()):
+                out.append((m.start("labels") + x.start(), m.start("labels") + x.end(), arm))
+    return out
+
+
 def uniq(names: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from . import design
-from .arms import acronym_spans, arm_acronyms, assign_arms, comparison, uniq
+from .arms import acronym_spans, arm_acronyms, assign_arms, comparison, label_spans, uniq
 from .attribution import RATE_CODES, SURVIVAL, Context, Item, attribution_rules
 from .consistency import check
 from .mentions import Mention, find_mentions
@@ -235,8 +235,12 @@ def _rate_item(sent: str, m: Mention, mentions: list[Mention], hits: list[Hit]) 
         return None  # "grade 3 renal toxicity (9% vs 3%)": a named event, not all grade >=3 AEs
     timepoint = None
     first = min((x.start for x in mentions if m.group is not None and x.group == m.group), default=m.start)
-    region = sent[max(0, (hit.start if hit is not None else first) - 30):m.start]  # the list's, not each value's
+    lo = max(0, (hit.start if hit is not None else first) - 30)
+    region = sent[lo:m.start]  # the list's, not each value's
+    values = [(x.value_start, x.end) for x in mentions if x.type == "duration" and "timepoint" not in x.flags]
     for x in r.landmark.finditer(region):
+        if any(a <= lo + x.start() < b for a, b in values):
+            continue  # "7.1 months and 30% for arm A": a median's value, not the rate's time point
         if not r.landmark_block.search(region[:x.start()]):  # "under the age of 60 years"
             timepoint = _timepoint(x)
     if timepoint is None:  # "51.5% vs. 46.2% at five years": the landmark after the list
@@ -270,7 +274,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: Context, fr: design.Fram
         hits = sorted(hits + [h for h in abbrev_hits(sent, ctx.outcome_abbrevs)
                               if not any(x.start < h.end and h.start < x.end for x in hits)], key=lambda h: h.start)
     spans = design.find_arm(sent, fr)
-    spans = sorted(spans + [sp for sp in acronym_spans(sent, ctx.acronyms)
+    spans = sorted(spans + [sp for sp in acronym_spans(sent, ctx.acronyms) + label_spans(sent, fr)
                             if not any(a < sp[1] and sp[0] < b for a, b, _ in spans)])
     ratio_spans = [(m.cue_start if m.cue_start is not None else m.start, m.end) for m in mentions if m.type == "ratio"]
     hits = [h for h in hits if h.cue or not any(a <= h.start < b for a, b in ratio_spans)
@@ -333,25 +337,28 @@ def _attribute(sent: str, mentions: list[Mention], ctx: Context, fr: design.Fram
     return items
 
 
-_ENDPOINT_JOIN = re.compile(r"\s*(?:,\s*(?:and\s+)?|and\s+|&\s*)(?:the\s+)?(?:median\s+)?")
+_ENDPOINT_JOIN = re.compile(r"(?:\s+times?)?\s*(?:,\s*(?:and\s+)?|and\s+|&\s*)(?:the\s+)?(?:median\s+)?"
+                            r"(?:\d+-(?:year|month|week)\s+)?")  # "median survival time and 1-year survival rates"
 
 
 def _endpoint_run(sent: str, hits: list[Hit]) -> list[Hit]:
-    """The first run of two or more different endpoints joined by "and" or commas ("PFS and OS")."""
+    """The first run of two or more endpoints joined by "and" or commas ("PFS and OS", "median
+    survival and 1-year survival rates")."""
     for i in range(len(hits) - 1):
         run = [hits[i]]
         for h in hits[i + 1:]:
             if not _ENDPOINT_JOIN.fullmatch(sent, run[-1].end, h.start):
                 break
             run.append(h)
-        if len(run) >= 2 and len({h.code for h in run}) == len(run):
+        if len(run) >= 2:
             return run
     return []
 
 
 def _value_lists(items: list[Item], spans: list[tuple[int, int, str]]) -> list[tuple[list[Item], list[str]]]:
     """Runs of medians/rates (a ratio after a run joins it), each with the arms named between it
-    and the next run: a new run starts at a new mention group or after an arm phrase."""
+    and the next run: a new run starts at a new mention group, after a ratio or after an arm
+    phrase ("7.1 months and 30% for arm A and 8.9 months and 37% for arm B": two runs)."""
     out: list[tuple[list[Item], list[str]]] = []
     for it in items:
         prev = out[-1][0][-1] if out else None
@@ -363,7 +370,7 @@ def _value_lists(items: list[Item], spans: list[tuple[int, int, str]]) -> list[t
                 return []
             out[-1][0].append(it)
         elif out and not between and prev is not None and prev.kind in ("median", "rate") \
-                and prev.mention.group is not None and prev.mention.group == it.mention.group:
+                and prev.mention.group == it.mention.group:
             out[-1][0].append(it)
         else:
             out.append(([it], []))
