@@ -25,6 +25,8 @@ def _bind(sent: str, spans: list[tuple[int, int, str]], lo: int, hi: int, m: Men
         if i in used or s < lo or e > hi:
             continue
         if e <= m.start:
+            if ":" in sent[e:m.start] and attribution_rules().comparator_before.search(sent, max(0, s - 60), s):
+                continue  # "longer with A than with B: 12.3 weeks in the A group": B is the summary's
             d = m.start - e
         elif e <= m.value_start:  # inside the mention's head ("with X [265/4687 (5.7%)]")
             d = m.value_start - e
