@@ -88,6 +88,11 @@ def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str 
     want = _words(phrase)
     if not want:
         return None
+    if re.search(r"(?i)\balone\b", phrase):  # "the chemotherapy-alone group": not chemotherapy plus X
+        alone = [x.name for x in fr.arms if re.search(r"(?i)\balone\b", " ".join([x.name, *x.aliases]))] \
+            or [x.name for x in fr.arms if not x.experimental]
+        if len(alone) == 1:
+            return alone[0]
     mapped = _best_arm(want, fr)
     if mapped:
         return mapped
