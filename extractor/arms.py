@@ -88,7 +88,8 @@ def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str 
     want = _words(phrase)
     if not want:
         return None
-    if re.search(r"(?i)\balone\b", phrase):  # "the chemotherapy-alone group": not chemotherapy plus X
+    named = set().union(*(_words(t) for x in fr.arms for t in (x.name, *x.aliases)))
+    if re.search(r"(?i)\balone\b", phrase) and want <= named:  # "the chemotherapy-alone group": not chemotherapy plus X
         alone = [x.name for x in fr.arms if re.search(r"(?i)\balone\b", " ".join([x.name, *x.aliases]))] \
             or [x.name for x in fr.arms if not x.experimental]
         if len(alone) == 1:
