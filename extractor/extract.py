@@ -338,7 +338,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: Context, fr: design.Fram
 
 
 _ENDPOINT_JOIN = re.compile(r"(?:\s+times?)?\s*(?:,\s*(?:and\s+)?|and\s+|&\s*)(?:the\s+)?(?:median\s+)?"
-                            r"(?:\d+-(?:year|month|week)\s+)?")  # "median survival time and 1-year survival rates"
+                            r"(?:\d+-(?:year|month|week)\s+)?(?:(?:actuarial|estimated|cumulative|overall)\s+)?")  # "median survival time and 1-year survival rates"
 
 
 def _endpoint_run(sent: str, hits: list[Hit]) -> list[Hit]:
