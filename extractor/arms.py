@@ -325,11 +325,14 @@ def comparison(sent: str, m: Mention, spans: list[tuple[int, int, str]], fr: des
         named = [prior[-1][0], named[1]] if prior else None
     if named and (len(arms) != 2 or set(named) <= set(arms) or not set(named) & set(arms)):
         return named  # the text says which arms this ratio compares
-    if len(arms) == 2:
-        return list(arms)
     pair = uniq([it.arm for it in items if it.arm and it.kind in ("median", "rate")
                   and it.mention.end <= m.start and not any(
                       x.type == "ratio" and it.mention.end <= x.start < m.start for x in (i.mention for i in items))])
+    if len(arms) == 2:  # the order the values were given in ("8.2 months with B versus 5.4 with A (HR 0.73)"),
+        own = [sp[2] for sp in spans if (m.cue_start or m.start) <= sp[0] and sp[1] <= m.value_start]
+        if own:  # unless the ratio names its reference ("HR vs. warfarin 1.01")
+            return [a for a in arms if a != own[-1]] + [own[-1]]
+        return pair if len(pair) == 2 and set(pair) == set(arms) else list(arms)
     if len(pair) >= 2:
         return pair[-2:]  # the arms of the values this ratio compares ("2.9 v 1.9 months; HR 0.69")
     if len(pair) == 1:
