@@ -235,7 +235,7 @@ def _rate_item(sent: str, m: Mention, mentions: list[Mention], hits: list[Hit]) 
         return None  # "grade 3 renal toxicity (9% vs 3%)": a named event, not all grade >=3 AEs
     timepoint = None
     first = min((x.start for x in mentions if m.group is not None and x.group == m.group), default=m.start)
-    lo = max(0, (hit.start if hit is not None else first) - 30)
+    lo = max(0, (hit.start if hit is not None else min(gov, first)) - 30)  # "the 12-month <outcome> rate"
     region = sent[lo:m.start]  # the list's, not each value's
     values = [(x.value_start, x.end) for x in mentions if x.type == "duration" and "timepoint" not in x.flags]
     for x in r.landmark.finditer(region):
