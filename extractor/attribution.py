@@ -94,6 +94,7 @@ class AttributionRules(Rule):
     arm_words: ArmWords
     median_carry_words: list[str]
     comparator_before: Flagged
+    duration_threshold: Flagged
     non_result_before: Flagged
     both_arms: Flagged
     arm_after: Captured
@@ -157,6 +158,7 @@ class _Compiled:
     negation: frozenset[str]
     median_carry_words: frozenset[str]
     comparator_before: re.Pattern[str]
+    duration_threshold: re.Pattern[str]
     non_result_before: re.Pattern[str]
     both_arms: re.Pattern[str]
     arm_after: re.Pattern[str]
@@ -258,6 +260,7 @@ def attribution_rules() -> _Compiled:
         negation=frozenset(r.arm_words.negation),
         median_carry_words=frozenset(r.median_carry_words),
         comparator_before=re.compile(r.comparator_before.pattern, i),
+        duration_threshold=re.compile(r.duration_threshold.pattern, i),
         non_result_before=re.compile(r.non_result_before.pattern, i),
         both_arms=re.compile(r.both_arms.pattern, i),
         arm_after=re.compile(r.arm_after.pattern),

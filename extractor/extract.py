@@ -181,6 +181,8 @@ def _median_item(sent: str, m: Mention, mentions: list[Mention], hits: list[Hit]
     governs it and nothing between says follow-up, age or dose."""
     r = attribution_rules()
     before = sent[:m.value_start]
+    if r.duration_threshold.search(sent, max(0, m.value_start - 30), m.value_start):
+        return None  # "23% of responses lasted 6 months or more": a threshold, not a median
     cue = None
     for c in r.median_cue.finditer(before):
         cue = c

@@ -194,6 +194,9 @@ def rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int,
         return before.code, before, before.start
     subject = attribution_rules().rate_subject_after.match(sent, m.end)
     if subject:  # "43.9% of participants in the A group were continuously abstinent"
+        named = next((h for h in hits if h.start == subject.end()), None)
+        if named is not None:  # "(25%) in the experimental group had a partial response"
+            return named.code, named, named.start
         word = outcome_at(sent, hits, subject.end(), min(len(sent), subject.end() + 30))
         if word is not None:
             return f"other:{word[1]}", None, word[0]

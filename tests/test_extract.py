@@ -190,7 +190,7 @@ def test_rule_files_validate_and_examples_hold() -> None:
     for text, want in raw.median_pre_block.examples:
         assert bool(r.median_pre_block.search(text)) is want, text
     for name in ("primary_endpoint", "both_groups", "death_words", "endpoint_words", "comparator_before",
-                 "non_result_before"):
+                 "non_result_before", "duration_threshold"):
         for text, want in getattr(raw, name).examples:
             assert bool(getattr(r, name).search(text)) is want, text
     for text, want in raw.rate_subject_after.examples:  # matched right after the value
