@@ -31,7 +31,7 @@ def _bind(sent: str, spans: list[tuple[int, int, str]], lo: int, hi: int, m: Men
         elif e <= m.value_start:  # inside the mention's head ("with X [265/4687 (5.7%)]")
             d = m.value_start - e
         elif s >= m.end:
-            if _COMPARATOR.search(sent, m.end, s):
+            if _COMPARATOR.search(sent, m.end, s) or ";" in sent[m.end:s]:
                 continue  # "(4.0%) than in placebo patients": that arm is the next value's
             d = s - m.end
         elif s >= m.value_end:  # inside its tail ("9.3 months in the X arm (p = 0.78)")
