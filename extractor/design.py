@@ -287,8 +287,8 @@ class Frame:
     trial: Trial
     arms: list[Arm]
     populations: list[str] = field(default_factory=list)
-    _matcher: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
-    _terms: list[str] = field(default_factory=list, repr=False, compare=False)  # arm name of each alternative
+    # find_arm's terms (built on first use): (regex, arm name, pre-check words) of each alternative
+    _terms: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] | None = field(default=None, repr=False, compare=False)
 
 
 # ---------------------------------------------------------------- registry ids, phase, size
@@ -1131,40 +1131,64 @@ def frame(article: Article) -> Frame:
     return Frame(trial=trial, arms=arms, populations=_populations(text))
 
 
-def _matcher(fr: Frame) -> re.Pattern[str] | None:
+# Characters that (?i) matches to an ASCII letter although their lower() is not that letter
+# ("\u212a" Kelvin sign ~ "k", long s ~ "s", dotted/dotless I ~ "i"): a text holding one gets no
+# literal pre-check, so the pre-check below can never drop a term the pattern would match.
+_FOLDS = frozenset("\u0130\u0131\u017f\u212a")
+
+
+def _matcher(fr: Frame) -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
+    """The alternatives find_arm matches, longest term first: (regex, arm name, the term's
+    ASCII words lower-cased, its case-kept words), the words serving as a literal pre-check."""
     terms: list[tuple[str, str]] = []
     for a in fr.arms:
         for t in [a.name, *a.aliases]:
             if len(t) >= 2:
                 terms.append((t, a.name))
-    if not terms:
-        return None
     terms.sort(key=lambda x: -len(x[0]))
-    alts = []
-    for i, (t, _) in enumerate(terms):
-        words = []
+    out = []
+    for t, name in terms:
+        words, folded, exact = [], [], []
         for w in t.split():  # abbreviations ("ZA", "PemOx", the "A" of "group A") keep their case
             esc = re.escape(w)
-            words.append("(?-i:" + esc + ")" if re.search(r"[A-Z]", w[1:]) or (len(w) <= 3 and w.isupper()) else esc)
-        body = r"[\s-]+".join(words)
-        alts.append(rf"(?P<a{i}>{body})")
-    pat = (r"(?i)(?<![\w])(?:the\s+)?(?:" + "|".join(alts) + r")"
-           r"(?:-(?:based|containing|combination|alone|treated))?"
-           r"(?:[\s-]+(?:combination|alone|monotherapy|therapy|treatment|regimen))?"
-           r"(?:[\s-]+(?:group|arm|cohort)s?)?(?![\w-])")  # "placebo-controlled" names no arm
-    fr._terms = [n for _, n in terms]
-    return re.compile(pat)
+            if re.search(r"[A-Z]", w[1:]) or (len(w) <= 3 and w.isupper()):
+                words.append("(?-i:" + esc + ")")
+                exact.append(w)
+            else:
+                words.append(esc)
+                if w.isascii():
+                    folded.append(w.lower())
+        out.append((r"[\s-]+".join(words), name, tuple(folded), tuple(exact)))
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _arm_pattern(alts: tuple[str, ...]) -> re.Pattern[str]:
+    """One alternation of arm terms (group a<i> = the i-th), compiled once per distinct set."""
+    body = "|".join(rf"(?P<a{i}>{alt})" for i, alt in enumerate(alts))
+    return re.compile(r"(?i)(?<![\w])(?:the\s+)?(?:" + body + r")"
+                      r"(?:-(?:based|containing|combination|alone|treated))?"
+                      r"(?:[\s-]+(?:combination|alone|monotherapy|therapy|treatment|regimen))?"
+                      r"(?:[\s-]+(?:group|arm|cohort)s?)?(?![\w-])")  # "placebo-controlled" names no arm
 
 
 def find_arm(text: str, frame: Frame) -> list[tuple[int, int, str]]:
-    """Every place in `text` that names an arm: (start, end, arm name), longest first, no overlaps."""
-    if frame._matcher is None:
-        frame._matcher = _matcher(frame)
-    if frame._matcher is None:
+    """Every place in `text` that names an arm: (start, end, arm name), longest first, no overlaps.
+
+    Only the terms whose every word occurs in `text` go into the pattern: a term that cannot
+    match changes no match of an alternation, and a sentence names one or two arms, so the
+    pattern compiled (and cached) is small instead of one large one per article."""
+    if frame._terms is None:
+        frame._terms = _matcher(frame)
+    low = text.lower()
+    check = _FOLDS.isdisjoint(text)
+    kept = [(alt, name) for alt, name, folded, exact in frame._terms
+            if not check or all(w in low for w in folded) and all(w in text for w in exact)]
+    if not kept:
         return []
-    names = frame._terms
+    pat = _arm_pattern(tuple(alt for alt, _ in kept))
     out = []
-    for m in frame._matcher.finditer(text):
+    for m in pat.finditer(text):
         idx = next(int(k[1:]) for k, v in m.groupdict().items() if v is not None)
-        out.append((m.start(), m.end(), names[idx]))
+        out.append((m.start(), m.end(), kept[idx][1]))
     return out
