@@ -1010,6 +1010,7 @@ def _agrees(title: list[_Cand], listed: list[_Cand]) -> list[int] | None:
     return without
 
 
+@lru_cache(maxsize=256)
 def _long_form(abbr: str, text: str) -> str | None:
     """The words an abbreviation stands for when the text defines it: "zoledronic acid (ZA)"."""
     if not re.fullmatch(r"[A-Z][A-Za-z0-9/-]{1,7}", abbr) or sum(ch.isupper() for ch in abbr) < 2:
@@ -1017,7 +1018,7 @@ def _long_form(abbr: str, text: str) -> str | None:
     if f"({abbr})" not in text:
         return None  # the pattern below needs it literally; compiling one per abbreviation costs more
     letters = [ch.lower() for ch in abbr if ch.isalpha() and ch.isupper()]
-    for m in re.finditer(r"((?:[\w-]+\s+){0,5}[\w-]+)\s*\(" + re.escape(abbr) + r"\)", text):
+    for m in _definitions(abbr, text):
         words = m.group(1).split()
         for k in range(1, len(words) + 1):
             tail = words[-k:]
@@ -1025,6 +1026,27 @@ def _long_form(abbr: str, text: str) -> str | None:
             if initials == letters:
                 return " ".join(tail)
     return None
+
+
+def _definitions(abbr: str, text: str) -> list[re.Match[str]]:
+    r"""re.finditer(r"((?:[\w-]+\s+){0,5}[\w-]+)\s*\(ABBR\)", text), searched only in the run of
+    word, space and hyphen characters before each literal "(ABBR)": a match lies in such a run
+    (it ends at the run's first other character, the "("), so these are the same matches, without
+    trying the pattern at every position of the text."""
+    pat = re.compile(r"((?:[\w-]+\s+){0,5}[\w-]+)\s*\(" + re.escape(abbr) + r"\)")
+    lit = f"({abbr})"
+    out: list[re.Match[str]] = []
+    pos, q = 0, text.find(lit)
+    while q >= 0:
+        run = q
+        while run > pos and (text[run - 1].isalnum() or text[run - 1] in "_-" or text[run - 1].isspace()):
+            run -= 1  # [\w\s-] as re reads them: str.isalnum() or "_", str.isspace(), "-"
+        m = pat.search(text, run, q + len(lit))
+        if m:
+            out.append(m)
+            pos = m.end()
+        q = text.find(lit, max(q + 1, pos))
+    return out
 
 
 def _is_word_char(c: str) -> bool:
@@ -1065,6 +1087,44 @@ def _order(arms: list[Arm], title: str, text: str = "") -> list[Arm]:
     return sorted(arms, key=lambda a: not a.experimental)
 
 
+_GROUP_PHRASE = re.compile(r"(?i)\b((?:[\w/+-]+\s+){0,2}?[\w/+-]+)[\s-]+(?:group|arm)s?\b(?!\s+(?-i:[A-Z0-9]{1,2}|I{1,3}|IV)\b)")
+_GROUP_WORD = re.compile(r"(?i)group|arm")
+_PHRASE_RUN = re.compile(r"[\w/+\s-]*")
+
+
+def _phrase_char(c: str) -> bool:
+    r"""[\w/+\s-] as re reads it (\w is str.isalnum() or "_", \s is str.isspace())."""
+    return c.isalnum() or c in "_/+-" or c.isspace()
+
+
+def _group_phrases(text: str) -> list[re.Match[str]]:
+    r"""_GROUP_PHRASE.finditer(text), tried only near each "group"/"arm" instead of at every position.
+
+    A match is made of [\w/+\s-] characters only, and before its "group"/"arm" (or any such word
+    inside it) come at most three space-separated chunks and a run of spaces and hyphens; so the
+    earliest possible start is three chunks back from the first such word not yet passed, and the
+    match ends within that run of characters: the same matches, in the same order."""
+    out: list[re.Match[str]] = []
+    pos = 0
+    while word := _GROUP_WORD.search(text, pos):
+        i = word.start()
+        while i > pos and (text[i - 1].isspace() or text[i - 1] == "-"):
+            i -= 1
+        for chunk in range(3):
+            while i > pos and not text[i - 1].isspace() and _phrase_char(text[i - 1]):
+                i -= 1
+            while chunk < 2 and i > pos and text[i - 1].isspace():
+                i -= 1
+        end = _PHRASE_RUN.match(text, word.start()).end()
+        m = _GROUP_PHRASE.search(text, i, end)
+        if m:
+            out.append(m)
+            pos = m.end()
+        else:
+            pos = end
+    return out
+
+
 def _add_aliases(arms: list[Arm], article: Article) -> None:
     """Distinctive words of each name, and "the X group" phrases of the text that contain them."""
     if not arms:
@@ -1082,7 +1142,7 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
     text = article.title + "\n" + article.abstract
     controls = [a for a in arms if not a.experimental]
     experimentals = [a for a in arms if a.experimental]
-    for m in re.finditer(r"(?i)\b((?:[\w/+-]+\s+){0,2}?[\w/+-]+)[\s-]+(?:group|arm)s?\b(?!\s+(?-i:[A-Z0-9]{1,2}|I{1,3}|IV)\b)", text):
+    for m in _group_phrases(text):
         phrase = re.sub(r"(?i)^(?:(?:the|in|of|to|with|for|and|a|or|than|vs|versus)\s+)+", "", m.group(1))
         low = phrase.lower()
         if re.fullmatch(r"(?i)(?:control|placebo|usual[- ]care|comparator|reference)", phrase) and len(controls) == 1:
