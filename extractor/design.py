@@ -745,10 +745,14 @@ def _cue_arms(sections: list[tuple[str | None, str]],
     """Every arm list the cue sentences of `sections` announce, in text order."""
     out = []
     for _, text in sections:
+        low_text = text.lower()  # a cue whose keywords the section lacks can skip all its sentences
+        active = [(keywords, cue) for keywords, cue in cues if any(k in low_text for k in keywords)]
+        if not active:
+            continue
         for _, sent in _sentences(text):
             sent = _protect(sent)
             low = sent.lower()
-            for keywords, cue in cues:
+            for keywords, cue in active:
                 if not any(k in low for k in keywords):
                     continue
                 for m in cue.finditer(sent):
@@ -793,7 +797,8 @@ def _arms(article: Article) -> list[Arm]:
     body = title + "\n" + article.abstract
     # (list, prior): a randomization sentence of METHODS is the best source, then the title
     options: list[tuple[list[_Cand], float]] = []
-    options += [(o, 0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(methods, comp.arm_cues))]
+    from_methods = _cue_arms(methods, comp.arm_cues)
+    options += [(o, 0.4 - 0.02 * i) for i, o in enumerate(from_methods)]
     options += [(o, 0.25 - 0.02 * i) for i, o in enumerate(_cue_arms(rest, comp.arm_cues))]
     from_title = _title_arms(title)
     # a randomization list the title confirms ("A with or without X" and "A" / "A plus X" with
@@ -802,7 +807,7 @@ def _arms(article: Article) -> list[Arm]:
     options += [(from_title, 0.9 if len(from_title) >= 4 and re.search(r"(?i)factorial", body) else 0.3)]
     framing = [x for x in secs if not re.search(r"(?i)result|finding|conclusion|interpretation|discussion", x[0] or "")]
     framed = _cue_arms(framing, comp.compare_cues, compare=True)
-    randomized = _cue_arms(methods, comp.arm_cues)
+    randomized = from_methods  # read only, before any candidate is changed
     options += [(o, (0.7 if _add_on(o, randomized) else 0.1) - 0.02 * i) for i, o in enumerate(framed)]
     reporting = [x for x in secs if x not in framing]  # RESULTS compare outcomes as often as arms: a last resort
     options += [(o, -0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(reporting, comp.compare_cues, compare=True))]
