@@ -77,6 +77,10 @@ class EitherRule(_Rule):
     examples: list[tuple[str, list[str]]]
 
 
+class PopulationRule(ListRule):
+    keywords: list[str]  # lower-case words the text must contain one of before `pattern` is tried
+
+
 class SingleArmRule(_Rule):
     source: Literal["title", "abstract"]
     pattern: str  # group "arm": the treatment phrase
@@ -145,7 +149,7 @@ class DesignRules(_Rule):
     control_examples: list[tuple[str, bool]]
     filler_words: list[str]
     alias_stopwords: list[str]
-    population_cues: list[ListRule]
+    population_cues: list[PopulationRule]
     arm_clean_examples: list[tuple[str, str]]
     title_examples: list[tuple[str, list[str]]]
 
@@ -204,7 +208,7 @@ class _Compiled:
     experimental: re.Pattern[str]
     filler: frozenset[str]
     alias_stop: frozenset[str]
-    populations: list[re.Pattern[str]]
+    populations: list[tuple[tuple[str, ...], re.Pattern[str]]]
 
 
 @lru_cache(maxsize=1)
@@ -266,7 +270,7 @@ def rules() -> _Compiled:
         experimental=re.compile(r.experimental_words),
         filler=frozenset(r.filler_words),
         alias_stop=frozenset(r.alias_stopwords),
-        populations=[re.compile(p.pattern) for p in r.population_cues],
+        populations=[(tuple(p.keywords), re.compile(p.pattern)) for p in r.population_cues],
     )
 
 
@@ -412,10 +416,13 @@ def n_randomized(text: str, design_text: str | None = None) -> int | None:
     return best[2] if best else None
 
 
+_RATIO_HINT = re.compile(r"\d\s?:\s?\d")
+
+
 def allocation_ratio(text: str) -> str | None:
     """The allocation ratio as written ("2:1", "1:1:1"), else None."""
-    if ":" not in text:
-        return None
+    if not _RATIO_HINT.search(text):
+        return None  # the pattern's ratio needs "digit:digit"; its searched-for prefixes are slow to scan
     m = rules().allocation.search(text)
     return re.sub(r"\s", "", m.group(1)) if m else None
 
@@ -962,7 +969,8 @@ def _historical_arms(article: Article) -> list[_Cand]:
     text = article.title + "\n" + article.abstract
     if "(" not in text:
         return []
-    own, earlier = comp.historical_own.search(text), comp.historical_other.search(text)
+    own = comp.historical_own.search(text)
+    earlier = comp.historical_other.search(text) if own else None
     if not own or not earlier or own.group("id") == earlier.group("id"):
         return []
     return [_Cand(own.group("id"), []), _Cand(earlier.group("id"), [], None, True)]
@@ -1172,8 +1180,9 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
 
 
 def _populations(text: str) -> list[str]:
-    for pat in rules().populations:
-        m = pat.search(text)
+    low = text.lower()
+    for keywords, pat in rules().populations:
+        m = pat.search(text) if any(k in low for k in keywords) else None
         if m:
             return [g.strip() for g in m.groups() if g]
     return []
