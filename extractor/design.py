@@ -1031,8 +1031,8 @@ def _long_form(abbr: str, text: str) -> str | None:
     if f"({abbr})" not in text:
         return None  # the pattern below needs it literally; compiling one per abbreviation costs more
     letters = [ch.lower() for ch in abbr if ch.isalpha() and ch.isupper()]
-    for m in _definitions(abbr, text):
-        words = m.group(1).split()
+    for phrase in _definitions(abbr, text):
+        words = phrase.split()
         for k in range(1, len(words) + 1):
             tail = words[-k:]
             initials = [w[0].lower() for part in tail for w in part.split("-") if w]
@@ -1041,23 +1041,26 @@ def _long_form(abbr: str, text: str) -> str | None:
     return None
 
 
-def _definitions(abbr: str, text: str) -> list[re.Match[str]]:
-    r"""re.finditer(r"((?:[\w-]+\s+){0,5}[\w-]+)\s*\(ABBR\)", text), searched only in the run of
-    word, space and hyphen characters before each literal "(ABBR)": a match lies in such a run
-    (it ends at the run's first other character, the "("), so these are the same matches, without
-    trying the pattern at every position of the text."""
-    pat = re.compile(r"((?:[\w-]+\s+){0,5}[\w-]+)\s*\(" + re.escape(abbr) + r"\)")
+_DEFINED = re.compile(r"((?:[\w-]+\s+){0,5}[\w-]+)\s*\(")
+
+
+def _definitions(abbr: str, text: str) -> list[str]:
+    r"""Group 1 of each re.finditer(r"((?:[\w-]+\s+){0,5}[\w-]+)\s*\(ABBR\)", text), in order.
+
+    A match lies in the run of word, space and hyphen characters before a literal "(ABBR)" (the
+    "(" is the run's first other character), so the pattern is tried only in that run, up to that
+    "(": the same words, with one pattern for every abbreviation instead of one compiled for each."""
     lit = f"({abbr})"
-    out: list[re.Match[str]] = []
+    out: list[str] = []
     pos, q = 0, text.find(lit)
     while q >= 0:
         run = q
         while run > pos and (text[run - 1].isalnum() or text[run - 1] in "_-" or text[run - 1].isspace()):
             run -= 1  # [\w\s-] as re reads them: str.isalnum() or "_", str.isspace(), "-"
-        m = pat.search(text, run, q + len(lit))
+        m = _DEFINED.search(text, run, q + 1)
         if m:
-            out.append(m)
-            pos = m.end()
+            out.append(m.group(1))
+            pos = q + len(lit)
         q = text.find(lit, max(q + 1, pos))
     return out
 
