@@ -24,6 +24,7 @@ _Rule = Rule  # rule-file models reject unknown keys
 class Registry(_Rule):
     name: str
     hints: list[str]  # lower-case literals one of which every id (or its context) contains: else skipped
+    require: str | None = None  # a pattern every id's own text matches, cheap to search (starts with a literal)
     pattern: str
     format: str
     upper: bool  # ids written in lower case ("chictr-inr-...") are upper-cased after the prefix
@@ -162,7 +163,7 @@ class _ListSection:
 
 @dataclass(frozen=True)
 class _Compiled:
-    registries: list[tuple[tuple[str, ...], re.Pattern[str], str, bool]]
+    registries: list[tuple[tuple[str, ...], re.Pattern[str] | None, re.Pattern[str], str, bool]]
     phases: list[tuple[re.Pattern[str], str]]
     phase_skip: re.Pattern[str]
     counts: list[tuple[tuple[str, ...], re.Pattern[str], int, bool, bool]]
@@ -223,7 +224,8 @@ def rules() -> _Compiled:
     num = "(?:" + num + ")"
     person = "(?:" + "|".join(map(re.escape, r.person_words)) + ")"
     return _Compiled(
-        registries=[(tuple(g.hints), re.compile(g.pattern), g.format, g.upper) for g in r.registries],
+        registries=[(tuple(g.hints), re.compile(g.require) if g.require else None, re.compile(g.pattern), g.format, g.upper)
+                    for g in r.registries],
         phases=[(re.compile(p.pattern, re.I), p.phase) for p in r.phases],
         phase_skip=re.compile(r.phase_skip.pattern, re.I),
         counts=[(tuple(c.keywords), re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)),
@@ -301,9 +303,9 @@ def registrations(text: str, extra: list[str] | tuple[str, ...] = ()) -> list[st
     found: list[tuple[int, str]] = []
     for src_i, src in enumerate([text, *extra]):
         low = src.lower()
-        for hints, pat, fmt, upper in rules().registries:
-            if not any(h in low for h in hints):
-                continue
+        for hints, require, pat, fmt, upper in rules().registries:
+            if not any(h in low for h in hints) or require and not require.search(src):
+                continue  # the patterns start with \b or a lookbehind: slow to scan for
             for m in pat.finditer(src):
                 groups = [g for g in m.groups() if g is not None]
                 groups = [g.upper() for g in groups] if upper else groups
