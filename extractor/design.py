@@ -24,6 +24,7 @@ _Rule = Rule  # rule-file models reject unknown keys
 class Registry(_Rule):
     name: str
     hints: list[str]  # lower-case literals one of which every id (or its context) contains: else skipped
+    require: str | None = None  # a pattern every id's own text matches, cheap to search (starts with a literal)
     pattern: str
     format: str
     upper: bool  # ids written in lower case ("chictr-inr-...") are upper-cased after the prefix
@@ -75,6 +76,10 @@ class ListRule(_Rule):
 class EitherRule(_Rule):
     pattern: str
     examples: list[tuple[str, list[str]]]
+
+
+class PopulationRule(ListRule):
+    keywords: list[str]  # lower-case words the text must contain one of before `pattern` is tried
 
 
 class SingleArmRule(_Rule):
@@ -145,7 +150,7 @@ class DesignRules(_Rule):
     control_examples: list[tuple[str, bool]]
     filler_words: list[str]
     alias_stopwords: list[str]
-    population_cues: list[ListRule]
+    population_cues: list[PopulationRule]
     arm_clean_examples: list[tuple[str, str]]
     title_examples: list[tuple[str, list[str]]]
 
@@ -158,7 +163,7 @@ class _ListSection:
 
 @dataclass(frozen=True)
 class _Compiled:
-    registries: list[tuple[tuple[str, ...], re.Pattern[str], str, bool]]
+    registries: list[tuple[tuple[str, ...], re.Pattern[str] | None, re.Pattern[str], str, bool]]
     phases: list[tuple[re.Pattern[str], str]]
     phase_skip: re.Pattern[str]
     counts: list[tuple[tuple[str, ...], re.Pattern[str], int, bool, bool]]
@@ -204,7 +209,7 @@ class _Compiled:
     experimental: re.Pattern[str]
     filler: frozenset[str]
     alias_stop: frozenset[str]
-    populations: list[re.Pattern[str]]
+    populations: list[tuple[tuple[str, ...], re.Pattern[str]]]
 
 
 @lru_cache(maxsize=1)
@@ -219,7 +224,8 @@ def rules() -> _Compiled:
     num = "(?:" + num + ")"
     person = "(?:" + "|".join(map(re.escape, r.person_words)) + ")"
     return _Compiled(
-        registries=[(tuple(g.hints), re.compile(g.pattern), g.format, g.upper) for g in r.registries],
+        registries=[(tuple(g.hints), re.compile(g.require) if g.require else None, re.compile(g.pattern), g.format, g.upper)
+                    for g in r.registries],
         phases=[(re.compile(p.pattern, re.I), p.phase) for p in r.phases],
         phase_skip=re.compile(r.phase_skip.pattern, re.I),
         counts=[(tuple(c.keywords), re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)),
@@ -266,7 +272,7 @@ def rules() -> _Compiled:
         experimental=re.compile(r.experimental_words),
         filler=frozenset(r.filler_words),
         alias_stop=frozenset(r.alias_stopwords),
-        populations=[re.compile(p.pattern) for p in r.population_cues],
+        populations=[(tuple(p.keywords), re.compile(p.pattern)) for p in r.population_cues],
     )
 
 
@@ -287,8 +293,8 @@ class Frame:
     trial: Trial
     arms: list[Arm]
     populations: list[str] = field(default_factory=list)
-    _matcher: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
-    _terms: list[str] = field(default_factory=list, repr=False, compare=False)  # arm name of each alternative
+    # find_arm's terms (built on first use): (regex, arm name, pre-check words) of each alternative
+    _terms: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] | None = field(default=None, repr=False, compare=False)
 
 
 # ---------------------------------------------------------------- registry ids, phase, size
@@ -297,9 +303,9 @@ def registrations(text: str, extra: list[str] | tuple[str, ...] = ()) -> list[st
     found: list[tuple[int, str]] = []
     for src_i, src in enumerate([text, *extra]):
         low = src.lower()
-        for hints, pat, fmt, upper in rules().registries:
-            if not any(h in low for h in hints):
-                continue
+        for hints, require, pat, fmt, upper in rules().registries:
+            if not any(h in low for h in hints) or require and not require.search(src):
+                continue  # the patterns start with \b or a lookbehind: slow to scan for
             for m in pat.finditer(src):
                 groups = [g for g in m.groups() if g is not None]
                 groups = [g.upper() for g in groups] if upper else groups
@@ -412,10 +418,13 @@ def n_randomized(text: str, design_text: str | None = None) -> int | None:
     return best[2] if best else None
 
 
+_RATIO_HINT = re.compile(r"\d\s?:\s?\d")
+
+
 def allocation_ratio(text: str) -> str | None:
     """The allocation ratio as written ("2:1", "1:1:1"), else None."""
-    if ":" not in text:
-        return None
+    if not _RATIO_HINT.search(text):
+        return None  # the pattern's ratio needs "digit:digit"; its searched-for prefixes are slow to scan
     m = rules().allocation.search(text)
     return re.sub(r"\s", "", m.group(1)) if m else None
 
@@ -745,10 +754,14 @@ def _cue_arms(sections: list[tuple[str | None, str]],
     """Every arm list the cue sentences of `sections` announce, in text order."""
     out = []
     for _, text in sections:
+        low_text = text.lower()  # a cue whose keywords the section lacks can skip all its sentences
+        active = [(keywords, cue) for keywords, cue in cues if any(k in low_text for k in keywords)]
+        if not active:
+            continue
         for _, sent in _sentences(text):
             sent = _protect(sent)
             low = sent.lower()
-            for keywords, cue in cues:
+            for keywords, cue in active:
                 if not any(k in low for k in keywords):
                     continue
                 for m in cue.finditer(sent):
@@ -793,7 +806,8 @@ def _arms(article: Article) -> list[Arm]:
     body = title + "\n" + article.abstract
     # (list, prior): a randomization sentence of METHODS is the best source, then the title
     options: list[tuple[list[_Cand], float]] = []
-    options += [(o, 0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(methods, comp.arm_cues))]
+    from_methods = _cue_arms(methods, comp.arm_cues)
+    options += [(o, 0.4 - 0.02 * i) for i, o in enumerate(from_methods)]
     options += [(o, 0.25 - 0.02 * i) for i, o in enumerate(_cue_arms(rest, comp.arm_cues))]
     from_title = _title_arms(title)
     # a randomization list the title confirms ("A with or without X" and "A" / "A plus X" with
@@ -802,7 +816,7 @@ def _arms(article: Article) -> list[Arm]:
     options += [(from_title, 0.9 if len(from_title) >= 4 and re.search(r"(?i)factorial", body) else 0.3)]
     framing = [x for x in secs if not re.search(r"(?i)result|finding|conclusion|interpretation|discussion", x[0] or "")]
     framed = _cue_arms(framing, comp.compare_cues, compare=True)
-    randomized = _cue_arms(methods, comp.arm_cues)
+    randomized = from_methods  # read only, before any candidate is changed
     options += [(o, (0.7 if _add_on(o, randomized) else 0.1) - 0.02 * i) for i, o in enumerate(framed)]
     reporting = [x for x in secs if x not in framing]  # RESULTS compare outcomes as often as arms: a last resort
     options += [(o, -0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(reporting, comp.compare_cues, compare=True))]
@@ -957,7 +971,8 @@ def _historical_arms(article: Article) -> list[_Cand]:
     text = article.title + "\n" + article.abstract
     if "(" not in text:
         return []
-    own, earlier = comp.historical_own.search(text), comp.historical_other.search(text)
+    own = comp.historical_own.search(text)
+    earlier = comp.historical_other.search(text) if own else None
     if not own or not earlier or own.group("id") == earlier.group("id"):
         return []
     return [_Cand(own.group("id"), []), _Cand(earlier.group("id"), [], None, True)]
@@ -1010,6 +1025,7 @@ def _agrees(title: list[_Cand], listed: list[_Cand]) -> list[int] | None:
     return without
 
 
+@lru_cache(maxsize=256)
 def _long_form(abbr: str, text: str) -> str | None:
     """The words an abbreviation stands for when the text defines it: "zoledronic acid (ZA)"."""
     if not re.fullmatch(r"[A-Z][A-Za-z0-9/-]{1,7}", abbr) or sum(ch.isupper() for ch in abbr) < 2:
@@ -1017,14 +1033,38 @@ def _long_form(abbr: str, text: str) -> str | None:
     if f"({abbr})" not in text:
         return None  # the pattern below needs it literally; compiling one per abbreviation costs more
     letters = [ch.lower() for ch in abbr if ch.isalpha() and ch.isupper()]
-    for m in re.finditer(r"((?:[\w-]+\s+){0,5}[\w-]+)\s*\(" + re.escape(abbr) + r"\)", text):
-        words = m.group(1).split()
+    for phrase in _definitions(abbr, text):
+        words = phrase.split()
         for k in range(1, len(words) + 1):
             tail = words[-k:]
             initials = [w[0].lower() for part in tail for w in part.split("-") if w]
             if initials == letters:
                 return " ".join(tail)
     return None
+
+
+_DEFINED = re.compile(r"((?:[\w-]+\s+){0,5}[\w-]+)\s*\(")
+
+
+def _definitions(abbr: str, text: str) -> list[str]:
+    r"""Group 1 of each re.finditer(r"((?:[\w-]+\s+){0,5}[\w-]+)\s*\(ABBR\)", text), in order.
+
+    A match lies in the run of word, space and hyphen characters before a literal "(ABBR)" (the
+    "(" is the run's first other character), so the pattern is tried only in that run, up to that
+    "(": the same words, with one pattern for every abbreviation instead of one compiled for each."""
+    lit = f"({abbr})"
+    out: list[str] = []
+    pos, q = 0, text.find(lit)
+    while q >= 0:
+        run = q
+        while run > pos and (text[run - 1].isalnum() or text[run - 1] in "_-" or text[run - 1].isspace()):
+            run -= 1  # [\w\s-] as re reads them: str.isalnum() or "_", str.isspace(), "-"
+        m = _DEFINED.search(text, run, q + 1)
+        if m:
+            out.append(m.group(1))
+            pos = q + len(lit)
+        q = text.find(lit, max(q + 1, pos))
+    return out
 
 
 def _is_word_char(c: str) -> bool:
@@ -1065,6 +1105,44 @@ def _order(arms: list[Arm], title: str, text: str = "") -> list[Arm]:
     return sorted(arms, key=lambda a: not a.experimental)
 
 
+_GROUP_PHRASE = re.compile(r"(?i)\b((?:[\w/+-]+\s+){0,2}?[\w/+-]+)[\s-]+(?:group|arm)s?\b(?!\s+(?-i:[A-Z0-9]{1,2}|I{1,3}|IV)\b)")
+_GROUP_WORD = re.compile(r"(?i)group|arm")
+_PHRASE_RUN = re.compile(r"[\w/+\s-]*")
+
+
+def _phrase_char(c: str) -> bool:
+    r"""[\w/+\s-] as re reads it (\w is str.isalnum() or "_", \s is str.isspace())."""
+    return c.isalnum() or c in "_/+-" or c.isspace()
+
+
+def _group_phrases(text: str) -> list[re.Match[str]]:
+    r"""_GROUP_PHRASE.finditer(text), tried only near each "group"/"arm" instead of at every position.
+
+    A match is made of [\w/+\s-] characters only, and before its "group"/"arm" (or any such word
+    inside it) come at most three space-separated chunks and a run of spaces and hyphens; so the
+    earliest possible start is three chunks back from the first such word not yet passed, and the
+    match ends within that run of characters: the same matches, in the same order."""
+    out: list[re.Match[str]] = []
+    pos = 0
+    while word := _GROUP_WORD.search(text, pos):
+        i = word.start()
+        while i > pos and (text[i - 1].isspace() or text[i - 1] == "-"):
+            i -= 1
+        for chunk in range(3):
+            while i > pos and not text[i - 1].isspace() and _phrase_char(text[i - 1]):
+                i -= 1
+            while chunk < 2 and i > pos and text[i - 1].isspace():
+                i -= 1
+        end = _PHRASE_RUN.match(text, word.start()).end()
+        m = _GROUP_PHRASE.search(text, i, end)
+        if m:
+            out.append(m)
+            pos = m.end()
+        else:
+            pos = end
+    return out
+
+
 def _add_aliases(arms: list[Arm], article: Article) -> None:
     """Distinctive words of each name, and "the X group" phrases of the text that contain them."""
     if not arms:
@@ -1082,7 +1160,7 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
     text = article.title + "\n" + article.abstract
     controls = [a for a in arms if not a.experimental]
     experimentals = [a for a in arms if a.experimental]
-    for m in re.finditer(r"(?i)\b((?:[\w/+-]+\s+){0,2}?[\w/+-]+)[\s-]+(?:group|arm)s?\b(?!\s+(?-i:[A-Z0-9]{1,2}|I{1,3}|IV)\b)", text):
+    for m in _group_phrases(text):
         phrase = re.sub(r"(?i)^(?:(?:the|in|of|to|with|for|and|a|or|than|vs|versus)\s+)+", "", m.group(1))
         low = phrase.lower()
         if re.fullmatch(r"(?i)(?:control|placebo|usual[- ]care|comparator|reference)", phrase) and len(controls) == 1:
@@ -1107,8 +1185,9 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
 
 
 def _populations(text: str) -> list[str]:
-    for pat in rules().populations:
-        m = pat.search(text)
+    low = text.lower()
+    for keywords, pat in rules().populations:
+        m = pat.search(text) if any(k in low for k in keywords) else None
         if m:
             return [g.strip() for g in m.groups() if g]
     return []
@@ -1131,40 +1210,64 @@ def frame(article: Article) -> Frame:
     return Frame(trial=trial, arms=arms, populations=_populations(text))
 
 
-def _matcher(fr: Frame) -> re.Pattern[str] | None:
+# Characters that (?i) matches to an ASCII letter although their lower() is not that letter
+# ("\u212a" Kelvin sign ~ "k", long s ~ "s", dotted/dotless I ~ "i"): a text holding one gets no
+# literal pre-check, so the pre-check below can never drop a term the pattern would match.
+_FOLDS = frozenset("\u0130\u0131\u017f\u212a")
+
+
+def _matcher(fr: Frame) -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
+    """The alternatives find_arm matches, longest term first: (regex, arm name, the term's
+    ASCII words lower-cased, its case-kept words), the words serving as a literal pre-check."""
     terms: list[tuple[str, str]] = []
     for a in fr.arms:
         for t in [a.name, *a.aliases]:
             if len(t) >= 2:
                 terms.append((t, a.name))
-    if not terms:
-        return None
     terms.sort(key=lambda x: -len(x[0]))
-    alts = []
-    for i, (t, _) in enumerate(terms):
-        words = []
+    out = []
+    for t, name in terms:
+        words, folded, exact = [], [], []
         for w in t.split():  # abbreviations ("ZA", "PemOx", the "A" of "group A") keep their case
             esc = re.escape(w)
-            words.append("(?-i:" + esc + ")" if re.search(r"[A-Z]", w[1:]) or (len(w) <= 3 and w.isupper()) else esc)
-        body = r"[\s-]+".join(words)
-        alts.append(rf"(?P<a{i}>{body})")
-    pat = (r"(?i)(?<![\w])(?:the\s+)?(?:" + "|".join(alts) + r")"
-           r"(?:-(?:based|containing|combination|alone|treated))?"
-           r"(?:[\s-]+(?:combination|alone|monotherapy|therapy|treatment|regimen))?"
-           r"(?:[\s-]+(?:group|arm|cohort)s?)?(?![\w-])")  # "placebo-controlled" names no arm
-    fr._terms = [n for _, n in terms]
-    return re.compile(pat)
+            if re.search(r"[A-Z]", w[1:]) or (len(w) <= 3 and w.isupper()):
+                words.append("(?-i:" + esc + ")")
+                exact.append(w)
+            else:
+                words.append(esc)
+                if w.isascii():
+                    folded.append(w.lower())
+        out.append((r"[\s-]+".join(words), name, tuple(folded), tuple(exact)))
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _arm_pattern(alts: tuple[str, ...]) -> re.Pattern[str]:
+    """One alternation of arm terms (group a<i> = the i-th), compiled once per distinct set."""
+    body = "|".join(rf"(?P<a{i}>{alt})" for i, alt in enumerate(alts))
+    return re.compile(r"(?i)(?<![\w])(?:the\s+)?(?:" + body + r")"
+                      r"(?:-(?:based|containing|combination|alone|treated))?"
+                      r"(?:[\s-]+(?:combination|alone|monotherapy|therapy|treatment|regimen))?"
+                      r"(?:[\s-]+(?:group|arm|cohort)s?)?(?![\w-])")  # "placebo-controlled" names no arm
 
 
 def find_arm(text: str, frame: Frame) -> list[tuple[int, int, str]]:
-    """Every place in `text` that names an arm: (start, end, arm name), longest first, no overlaps."""
-    if frame._matcher is None:
-        frame._matcher = _matcher(frame)
-    if frame._matcher is None:
+    """Every place in `text` that names an arm: (start, end, arm name), longest first, no overlaps.
+
+    Only the terms whose every word occurs in `text` go into the pattern: a term that cannot
+    match changes no match of an alternation, and a sentence names one or two arms, so the
+    pattern compiled (and cached) is small instead of one large one per article."""
+    if frame._terms is None:
+        frame._terms = _matcher(frame)
+    low = text.lower()
+    check = _FOLDS.isdisjoint(text)
+    kept = [(alt, name) for alt, name, folded, exact in frame._terms
+            if not check or all(w in low for w in folded) and all(w in text for w in exact)]
+    if not kept:
         return []
-    names = frame._terms
+    pat = _arm_pattern(tuple(alt for alt, _ in kept))
     out = []
-    for m in frame._matcher.finditer(text):
+    for m in pat.finditer(text):
         idx = next(int(k[1:]) for k, v in m.groupdict().items() if v is not None)
-        out.append((m.start(), m.end(), names[idx]))
+        out.append((m.start(), m.end(), kept[idx][1]))
     return out

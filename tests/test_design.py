@@ -321,3 +321,39 @@ def test_role_regimen_examples(text: str, want: list[str]) -> None:
 def test_semicolon_list_examples(text: str, want: str) -> None:
     m = design.rules().semicolon_list.match(text)
     assert (m.group("rest") if m else "") == want
+
+
+# ---------------------------------------------------------------- speed-ups that must match nothing else
+PIECES = ["group", "arm", "Group", "ARMS", "s", " ", "  ", "-", "/", "+", "A", "II", "IV", "ab", "ZA", "(ZA)",
+          "(ZA", "Z", ",", "(", ")", "\n", "_", "1", "sub", "\u00e9", "\u017f", "\u212a", "placebo", "Placebo"]
+fragments = st.lists(st.sampled_from(PIECES), max_size=16).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(fragments)
+def test_definitions_are_finditer(text: str) -> None:
+    """_long_form's windowed search finds what a plain finditer over the whole text finds."""
+    plain = re.finditer(r"((?:[\w-]+\s+){0,5}[\w-]+)\s*\(ZA\)", text)
+    assert design._definitions("ZA", text) == [m.group(1) for m in plain]
+
+
+@settings(max_examples=300, deadline=None)
+@given(fragments)
+def test_group_phrases_are_finditer(text: str) -> None:
+    """_add_aliases' "the X group" phrases: searched near each "group"/"arm", found as by finditer."""
+    plain = design._GROUP_PHRASE.finditer(text)
+    assert [m.span(1) for m in design._group_phrases(text)] == [m.span(1) for m in plain]
+
+
+@settings(max_examples=300, deadline=None)
+@given(fragments)
+def test_find_arm_precheck_drops_no_match(text: str) -> None:
+    """find_arm's literal pre-check leaves out only terms that cannot match: the result is that of
+    one alternation of every term."""
+    fr = Frame(trial=Trial(), arms=[Arm("placebo", ["placebo group", "PL"]), Arm("ZA (arm A)", ["ZA", "arm A", "sub"])])
+    got = find_arm(text, fr)
+    terms = design._matcher(fr)
+    pat = design._arm_pattern(tuple(alt for alt, *_ in terms))
+    want = [(m.start(), m.end(), terms[next(int(k[1:]) for k, v in m.groupdict().items() if v is not None)][1])
+            for m in pat.finditer(text)]
+    assert got == want
