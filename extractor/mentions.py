@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from operator import methodcaller
 from typing import Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -72,6 +73,9 @@ class PatternRule(_Strict):
     regex: str
     mode: Literal["search", "match", "fullmatch"] = "search"  # how mentions.py applies it
     requires: list[str] = Field(default_factory=list)  # tried only on text holding one of these
+    # a regex found in every text `regex` matches, cheap to search (it starts with a literal):
+    # a text without it is skipped (number-rich sentences hold `requires` nearly always)
+    prefilter: str | None = None
     examples: list[str] = Field(min_length=1)
     counter_examples: list[str] = Field(default_factory=list)
 
@@ -144,12 +148,15 @@ class _Context:
     symbols: str
     stop_chars: str
     longest: int  # words in the longest of `last`: longer tails cannot match
+    finals: frozenset[str]  # the last word of each of `last`: a window ending in another word cannot match
+    any_hint: re.Pattern[str] | None  # finds one of `any` in the lower-cased window (else none is a word of it)
 
 
 @dataclass(frozen=True)
 class _Compiled:
     p: dict[str, re.Pattern[str]]
-    requires: dict[str, tuple[str, ...]]
+    requires: dict[str, re.Pattern[str] | None]  # finds one of the pattern's `requires` literals
+    prefilter: dict[str, re.Pattern[str] | None]
     cue: re.Pattern[str]
     cue_literals: tuple[str, ...]
     ctx: dict[str, _Context]
@@ -165,12 +172,14 @@ def compiled() -> _Compiled:
     fill = {"{NUM}": r.num, "{UNIT}": "(?i:" + _alternation(list(r.units)) + ")",
             "{NUMWORD}": _numword_regex(r.number_words), "{COUNT_NOUN}": _alternation(r.count_nouns)}
     out: dict[str, re.Pattern[str]] = {}
+    pre: dict[str, re.Pattern[str] | None] = {}
     for name, rule in r.patterns.items():
         src = rule.regex
         for k, v in fill.items():
             src = src.replace(k, v)
         try:
             out[name] = re.compile(src)
+            pre[name] = re.compile(rule.prefilter) if rule.prefilter else None
         except re.error as e:
             raise RuleError(f"rules/patterns.json: pattern {name}: {e}") from e
     cue_src = "(?:" + "|".join(f"(?P<{kind}>" + "|".join(alts) + ")" for kind, alts in r.ratio_cues.items()) + ")"
@@ -180,9 +189,12 @@ def compiled() -> _Compiled:
     except re.error as e:
         raise RuleError(f"rules/patterns.json: ratio_cues: {e}") from e
     ctx = {k: _Context(v.window, frozenset(w.lower() for w in v.last_words), frozenset(w.lower() for w in v.any_words),
-                       v.symbols, v.stop_chars, max((len(w.split()) for w in v.last_words), default=0))
+                       v.symbols, v.stop_chars, max((len(w.split()) for w in v.last_words), default=0),
+                       frozenset(w.lower().rsplit(" ", 1)[-1] for w in v.last_words), _any_hint(v.any_words))
            for k, v in r.context.items()}
-    return _Compiled(out, {k: tuple(v.requires) for k, v in r.patterns.items()}, cue, tuple(r.ratio_cue_literals), ctx,
+    requires = {k: re.compile("|".join(map(re.escape, v.requires))) if v.requires else None
+                for k, v in r.patterns.items()}
+    return _Compiled(out, requires, pre, cue, tuple(r.ratio_cue_literals), ctx,
                      modifier, {k.lower(): v for k, v in r.units.items()},
                      {k.lower(): v for k, v in r.number_words.items()})
 
@@ -299,47 +311,62 @@ def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
     return out
 
 
-_STOPS = "0123456789;."
 _SYMBOLS = "<>≤≥="
-# every stop character -> NUL (and NUL itself away), so one rfind finds the last stop
-_TO_STOP = str.maketrans({**{ch: "\0" for ch in _STOPS}, "\0": "\1"})
+_LAST_STOP = re.compile(r"(?s:.*)[0-9;.]")  # up to the last digit, ';' or '.'
+_strip_any = methodcaller("strip", "()[],;:")
+
+
+def _any_hint(words: list[str]) -> re.Pattern[str] | None:
+    """A search for any of `words` in a lower-cased window: where it fails, none of them is a
+    word of the window. None (no such test) unless all are ASCII (lower() keeps them in place)."""
+    low = sorted({w.lower() for w in words})
+    if not low or not all(w.isascii() for w in low):
+        return None
+    return re.compile("|".join(re.escape(w) for w in low))
 
 
 def in_context(name: str, before: str) -> bool:
-    """Whether the text `before` a number puts it in context `name` (label, age, timepoint...)."""
+    """Whether the text `before` a number puts it in context `name` (label, age, timepoint...).
+
+    Called for nearly every number (~10 times per sentence): the common answers (no phrase
+    ends in the last word, no listed word in the window) are found without splitting it.
+    """
     c = compiled().ctx[name]
     win = before[-c.window:]
     end = win.rstrip()
     if not end:
         return False
-    if c.symbols and end[-1] in c.symbols:
+    if end[-1] in c.symbols:
         return True
     if c.last and end[-1] not in c.stop_chars:  # "group (44.8%)" is no label, "group 1" is
-        need = min(4, c.longest)  # only the last `need` words that are not bare symbols can match
-        toks: list[str] = []
-        for x in reversed(win.split()[-5:]):
-            w = x.strip("()[],;:'\"").lower()
-            if w.strip(_SYMBOLS):
-                toks.append(w)
-                if len(toks) == need:
-                    break
-        toks.reverse()
-        for k in range(1, len(toks) + 1):
-            if " ".join(toks[-k:]) in c.last:
-                return True
+        last = end.rsplit(None, 1)[-1].strip("()[],;:'\"").lower()
+        if not last.strip(_SYMBOLS) or last in c.finals:
+            need = min(4, c.longest)  # only the last `need` words that are not bare symbols can match
+            toks: list[str] = []
+            for x in reversed(win.split()[-5:]):
+                w = x.strip("()[],;:'\"").lower()
+                if w.strip(_SYMBOLS):
+                    toks.append(w)
+                    if len(toks) == need:
+                        break
+            toks.reverse()
+            for k in range(1, len(toks) + 1):
+                if " ".join(toks[-k:]) in c.last:
+                    return True
     if c.any:
-        cut = win.translate(_TO_STOP).rfind("\0")
-        for w in win[cut + 1:].lower().split():
-            if w.strip("()[],;:") in c.any:
-                return True
+        if c.any_hint is not None and not c.any_hint.search(win.lower()):
+            return False
+        stop = _LAST_STOP.match(win)  # only the words after the last digit, ';' or '.' count
+        return not c.any.isdisjoint(map(_strip_any, win[stop.end() if stop else 0:].lower().split()))
     return False
 
 
 def _scan(name: str, t: str) -> Iterator[re.Match[str]]:
-    """finditer of pattern `name`, skipped when the text lacks all of its required literals."""
+    """finditer of pattern `name`, skipped when the text lacks all of its required literals
+    or its prefilter."""
     c = compiled()
-    req = c.requires[name]
-    if req and not any(lit in t for lit in req):
+    req, pre = c.requires[name], c.prefilter[name]
+    if (req is not None and not req.search(t)) or (pre is not None and not pre.search(t)):
         return iter(())
     return c.p[name].finditer(t)
 
