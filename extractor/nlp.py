@@ -147,9 +147,14 @@ def _may_match(text: str) -> bool:
 def pipeline() -> tuple[Any, Any, Any, dict[int, tuple[str, bool]]]:
     """(nlp, lower-case PhraseMatcher, case-sensitive PhraseMatcher, label -> (code, is_cue))."""
     import spacy
+    from spacy.attrs import LOWER
     from spacy.matcher import PhraseMatcher
 
     nlp = spacy.blank("en")
+    # The matchers compare ORTH and LOWER only, and the tokenizer reads no lexeme attribute:
+    # every other getter (shape, like_num, like_url, is_stop ...) ran for each new token
+    # string (each number of each abstract), a third of find_endpoints' time.
+    nlp.vocab.lex_attr_getters = {LOWER: nlp.vocab.lex_attr_getters[LOWER]}
     lower, exact = PhraseMatcher(nlp.vocab, attr="LOWER"), PhraseMatcher(nlp.vocab, attr="ORTH")
     labels: dict[int, tuple[str, bool]] = {}
     rules = endpoint_rules()
@@ -165,15 +170,20 @@ def pipeline() -> tuple[Any, Any, Any, dict[int, tuple[str, bool]]]:
 
 def find_endpoints(text: str) -> list[Hit]:
     """Endpoint phrases and ratio cues in `text`, longest first where they overlap, in text order."""
-    if not _may_match(text):
-        return []
-    return list(_matched(text))
+    if _anchors() is None:  # no pre-check: tokenize every text
+        return list(_matched(text))
+    return list(_endpoints(text))
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
+def _endpoints(text: str) -> tuple[Hit, ...]:
+    """find_endpoints, kept per text: extraction asks about the same sentence several times
+    (Hits are frozen; each caller gets a list of its own)."""
+    return _matched(text) if _may_match(text) else ()
+
+
 def _matched(text: str) -> tuple[Hit, ...]:
-    """The phrase matches of `text`, kept per text: extraction asks about the same sentence
-    several times (Hits are frozen; each caller gets a list of its own)."""
+    """The phrase matches of `text` (tokenized)."""
     nlp, lower, exact, labels = pipeline()
     doc = nlp.make_doc(text)
     spans = []
