@@ -159,6 +159,7 @@ class _Compiled:
     prefilter: dict[str, re.Pattern[str] | None]
     cue: re.Pattern[str]
     cue_literals: tuple[str, ...]
+    cue_gate: re.Pattern[str]  # finds any of cue_literals
     ctx: dict[str, _Context]
     modifier: re.Pattern[str]
     units: dict[str, str]
@@ -194,7 +195,8 @@ def compiled() -> _Compiled:
            for k, v in r.context.items()}
     requires = {k: re.compile("|".join(map(re.escape, v.requires))) if v.requires else None
                 for k, v in r.patterns.items()}
-    return _Compiled(out, requires, pre, cue, tuple(r.ratio_cue_literals), ctx,
+    cue_gate = re.compile("|".join(map(re.escape, r.ratio_cue_literals)))
+    return _Compiled(out, requires, pre, cue, tuple(r.ratio_cue_literals), cue_gate, ctx,
                      modifier, {k.lower(): v for k, v in r.units.items()},
                      {k.lower(): v for k, v in r.number_words.items()})
 
@@ -326,13 +328,21 @@ def _any_hint(words: list[str]) -> re.Pattern[str] | None:
 
 
 def in_context(name: str, before: str) -> bool:
-    """Whether the text `before` a number puts it in context `name` (label, age, timepoint...).
-
-    Called for nearly every number (~10 times per sentence): the common answers (no phrase
-    ends in the last word, no listed word in the window) are found without splitting it.
-    """
+    """Whether the text `before` a number puts it in context `name` (label, age, timepoint...)."""
     c = compiled().ctx[name]
-    win = before[-c.window:]
+    return _holds(c, before[-c.window:])
+
+
+def _at(name: str, t: str, pos: int) -> bool:
+    """in_context(name, t[:pos]), slicing only the window."""
+    c = compiled().ctx[name]
+    return _holds(c, t[max(0, pos - c.window):pos])
+
+
+def _holds(c: _Context, win: str) -> bool:
+    """in_context on its window. Asked for nearly every number (~10 times a sentence): the
+    common answers (no phrase ends in the last word, no listed word in the window) come
+    without splitting the window."""
     end = win.rstrip()
     if not end:
         return False
@@ -393,7 +403,7 @@ def _before(t: str, pos: int, width: int = 40) -> str:
 def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
     c = compiled()
     out: list[Mention] = []
-    if not any(lit in t for lit in c.cue_literals):
+    if not c.cue_gate.search(t):
         return out
     for cue in c.cue.finditer(t):
         if not _free(used, cue.start(), cue.end()):
@@ -493,33 +503,32 @@ def _items(t: str, used: bytearray) -> list[_Item]:
         s, e = m.span()
         if not _free(used, s, e):
             continue
-        if in_context("label", _before(t, s, 24)):
+        if _at("label", t, s):
             continue
         pm = p["percent"].match(t, s)
         if pm and pm.end("value") == e:
             if p["ci_level_after"].match(t, pm.end()):
                 continue
-            if in_context("threshold", _before(t, s, 24)):
+            if _at("threshold", t, s):
                 continue
-            diff = ("difference",) if in_context("difference", _before(t, s, 50)) else ()
+            diff = ("difference",) if _at("difference", t, s) else ()
             items.append(_Item(s, pm.end(), _num(m.group(0)), "percent", "%", flags=diff, vend=e))
             continue
         um = p["value_unit"].match(t, s)
         if um and um.end("value") == e:
-            before = _before(t, s, 30)
-            if in_context("age", before) or p["after_age"].match(t, um.end()) \
+            if _at("age", t, s) or p["after_age"].match(t, um.end()) \
                     or t[age_end:s].strip() in ("and", "to", "-", "\u2013"):  # "ages 1.0 and 6.0 years"
                 continue
-            if in_context("threshold", _before(t, s, 24)):
+            if _at("threshold", t, s):
                 continue
             flags: tuple[str, ...] = ()
             if um.group("hyphen"):
                 flags = ("timepoint", "adjective")
-            elif in_context("timepoint", _before(t, s, 24)) or p["timepoint_after"].match(t, um.end()):
+            elif _at("timepoint", t, s) or p["timepoint_after"].match(t, um.end()):
                 flags = ("timepoint",)
-            if in_context("follow_up", _before(t, s, 60)):
+            if _at("follow_up", t, s):
                 flags += ("follow_up",)
-            if in_context("difference", _before(t, s, 50)):
+            if _at("difference", t, s):
                 flags += ("difference",)  # "a difference of 9 weeks", "prolonged by 2.1 months"
             mid = None
             if um.group("mid"):
@@ -534,9 +543,9 @@ def _items(t: str, used: bytearray) -> list[_Item]:
             items.append(_Item(s, um.end(), _num(m.group(0)), "duration", unit, mid, flags, vend=e,
                                hyphen=bool(um.group("hyphen"))))
             continue
-        if in_context("threshold", _before(t, s, 24)):
+        if _at("threshold", t, s):
             continue  # "less than 4 and 19 months": the 4 is a cut-off, not a list member
-        if in_context("age", _before(t, s, 30)):
+        if _at("age", t, s):
             age_end = e
             continue  # "death between ages 1.0 and 6.0 years": an age window, no list of durations
         items.append(_Item(s, e, _num(m.group(0)), None, vend=e))
@@ -562,12 +571,12 @@ def _type_lists(t: str, items: list[_Item]) -> list[_Item]:
         a, b = items[i], items[i + 1]
         gap = t[a.end:b.start]
         if b.type and (a.type is None or a.type == b.type) and not a.not_reached and (
-                _gap_ok(gap, "range_sep") or (gap.strip() == "and" and in_context("range_start", _before(t, a.start, 24)))):
+                _gap_ok(gap, "range_sep") or (gap.strip() == "and" and _at("range_start", t, a.start))):
             drop.update((i, i + 1))  # "62 to 65%", "3-5 months", "between 11 and 20 days": a range
         elif a.type is None and b.type and _gap_ok(gap, "list_gap") and not _is_year(t, a) and \
                 (not b.hyphen or gap.startswith("-")):  # "1-, 2- and 3-year" but not "2010, 5-year"
             a.type, a.unit = b.type, b.unit
-            if b.type == "duration" and in_context("timepoint", _before(t, a.start, 24)):
+            if b.type == "duration" and _at("timepoint", t, a.start):
                 a.flags = ("timepoint",)  # "at 1 and 3 years"
             if a.not_reached and b.type != "duration":
                 a.type = None
@@ -598,8 +607,8 @@ def _typed(t: str, items: list[_Item], used: bytearray) -> list[Mention]:
                 continue
             tail = _tail(t, it.end, bytearray(len(t)))
             if tail.ci and tail.ci[1] is not None and 0 < tail.ci[0] <= it.value <= tail.ci[1] and it.value < 50 \
-                    and not in_context("difference", _before(t, it.start, 50)) \
-                    and not in_context("not_ratio", _before(t, it.start, 50)):
+                    and not _at("difference", t, it.start) \
+                    and not _at("not_ratio", t, it.start):
                 kind = None
                 for cm in compiled().cue.finditer(t, 0, it.start):
                     kind = cm.lastgroup
