@@ -275,10 +275,9 @@ _SKIP_TO_P = re.compile(r"[\s,;:)\]]*(?:(?i:respectively)[\s,;:]*)?[(\[]?\s*")
 _SKIP_OTHER = re.compile(r"[\s,;:]*[(\[]?\s*")
 
 
-def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
-    """CI and p-value that directly follow a value ending at pos."""
+def _ci_after(t: str, pos: int, bare: bool) -> tuple[tuple[re.Match[str], bool] | None, int]:
+    """The CI that follows a value ending at pos (as _ci_at gives it), and where it was looked for."""
     c = compiled().p
-    out = _Tail(pos)
     o = c["other_interval"].match(t, _SKIP_OTHER.match(t, pos).end())  # type: ignore[union-attr]
     if o:  # an IQR/range between the value and its CI: step over it
         pos = o.end()
@@ -287,6 +286,14 @@ def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
         ph = c["tail_phrase"].match(t, pos)
         if ph:
             hit = _ci_at(t, ph.end(), False)
+    return hit, pos
+
+
+def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
+    """CI and p-value that directly follow a value ending at pos."""
+    c = compiled().p
+    out = _Tail(pos)
+    hit, pos = _ci_after(t, pos, bare)
     if hit and _claimable(used, hit[0].start(), hit[0].end()):
         m, marked = hit
         low, high = _num(m.group("low")), (_num(m.group("high")) if m.group("high") else None)
@@ -603,8 +610,8 @@ def _typed(t: str, items: list[_Item], used: bytearray) -> list[Mention]:
     out: list[Mention] = []
     for it in items:
         if it.type is None:
-            if it.not_reached:
-                continue
+            if it.not_reached or not 0 < it.value < 50 or _ci_after(t, it.end, True)[0] is None:
+                continue  # no cue-less ratio: the test below needs 0 < CI low <= value < 50
             tail = _tail(t, it.end, bytearray(len(t)))
             if tail.ci and tail.ci[1] is not None and 0 < tail.ci[0] <= it.value <= tail.ci[1] and it.value < 50 \
                     and not _at("difference", t, it.start) \
