@@ -73,8 +73,8 @@ class PatternRule(_Strict):
     regex: str
     mode: Literal["search", "match", "fullmatch"] = "search"  # how mentions.py applies it
     requires: list[str] = Field(default_factory=list)  # tried only on text holding one of these
-    # a regex found in every text `regex` matches, cheap to search (it starts with a literal):
-    # a text without it is skipped (number-rich sentences hold `requires` nearly always)
+    # a regex found in every text `regex` matches, cheap to search (it starts with a literal or a
+    # class): a whole-text scan skips a text without it (number-rich sentences hold `requires`)
     prefilter: str | None = None
     examples: list[str] = Field(min_length=1)
     counter_examples: list[str] = Field(default_factory=list)
