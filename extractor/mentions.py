@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from operator import methodcaller
 from typing import Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -72,6 +73,9 @@ class PatternRule(_Strict):
     regex: str
     mode: Literal["search", "match", "fullmatch"] = "search"  # how mentions.py applies it
     requires: list[str] = Field(default_factory=list)  # tried only on text holding one of these
+    # a regex found in every text `regex` matches, cheap to search (it starts with a literal or a
+    # class): a whole-text scan skips a text without it (number-rich sentences hold `requires`)
+    prefilter: str | None = None
     examples: list[str] = Field(min_length=1)
     counter_examples: list[str] = Field(default_factory=list)
 
@@ -144,14 +148,18 @@ class _Context:
     symbols: str
     stop_chars: str
     longest: int  # words in the longest of `last`: longer tails cannot match
+    finals: frozenset[str]  # the last word of each of `last`: a window ending in another word cannot match
+    any_hint: re.Pattern[str] | None  # finds one of `any` in the lower-cased window (else none is a word of it)
 
 
 @dataclass(frozen=True)
 class _Compiled:
     p: dict[str, re.Pattern[str]]
-    requires: dict[str, tuple[str, ...]]
+    requires: dict[str, re.Pattern[str] | None]  # finds one of the pattern's `requires` literals
+    prefilter: dict[str, re.Pattern[str] | None]
     cue: re.Pattern[str]
     cue_literals: tuple[str, ...]
+    cue_gate: re.Pattern[str]  # finds any of cue_literals
     ctx: dict[str, _Context]
     modifier: re.Pattern[str]
     units: dict[str, str]
@@ -165,12 +173,14 @@ def compiled() -> _Compiled:
     fill = {"{NUM}": r.num, "{UNIT}": "(?i:" + _alternation(list(r.units)) + ")",
             "{NUMWORD}": _numword_regex(r.number_words), "{COUNT_NOUN}": _alternation(r.count_nouns)}
     out: dict[str, re.Pattern[str]] = {}
+    pre: dict[str, re.Pattern[str] | None] = {}
     for name, rule in r.patterns.items():
         src = rule.regex
         for k, v in fill.items():
             src = src.replace(k, v)
         try:
             out[name] = re.compile(src)
+            pre[name] = re.compile(rule.prefilter) if rule.prefilter else None
         except re.error as e:
             raise RuleError(f"rules/patterns.json: pattern {name}: {e}") from e
     cue_src = "(?:" + "|".join(f"(?P<{kind}>" + "|".join(alts) + ")" for kind, alts in r.ratio_cues.items()) + ")"
@@ -180,9 +190,13 @@ def compiled() -> _Compiled:
     except re.error as e:
         raise RuleError(f"rules/patterns.json: ratio_cues: {e}") from e
     ctx = {k: _Context(v.window, frozenset(w.lower() for w in v.last_words), frozenset(w.lower() for w in v.any_words),
-                       v.symbols, v.stop_chars, max((len(w.split()) for w in v.last_words), default=0))
+                       v.symbols, v.stop_chars, max((len(w.split()) for w in v.last_words), default=0),
+                       frozenset(w.lower().rsplit(" ", 1)[-1] for w in v.last_words), _any_hint(v.any_words))
            for k, v in r.context.items()}
-    return _Compiled(out, {k: tuple(v.requires) for k, v in r.patterns.items()}, cue, tuple(r.ratio_cue_literals), ctx,
+    requires = {k: re.compile("|".join(map(re.escape, v.requires))) if v.requires else None
+                for k, v in r.patterns.items()}
+    cue_gate = re.compile("|".join(map(re.escape, r.ratio_cue_literals)))
+    return _Compiled(out, requires, pre, cue, tuple(r.ratio_cue_literals), cue_gate, ctx,
                      modifier, {k.lower(): v for k, v in r.units.items()},
                      {k.lower(): v for k, v in r.number_words.items()})
 
@@ -261,10 +275,9 @@ _SKIP_TO_P = re.compile(r"[\s,;:)\]]*(?:(?i:respectively)[\s,;:]*)?[(\[]?\s*")
 _SKIP_OTHER = re.compile(r"[\s,;:]*[(\[]?\s*")
 
 
-def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
-    """CI and p-value that directly follow a value ending at pos."""
+def _ci_after(t: str, pos: int, bare: bool) -> tuple[tuple[re.Match[str], bool] | None, int]:
+    """The CI that follows a value ending at pos (as _ci_at gives it), and where it was looked for."""
     c = compiled().p
-    out = _Tail(pos)
     o = c["other_interval"].match(t, _SKIP_OTHER.match(t, pos).end())  # type: ignore[union-attr]
     if o:  # an IQR/range between the value and its CI: step over it
         pos = o.end()
@@ -273,6 +286,14 @@ def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
         ph = c["tail_phrase"].match(t, pos)
         if ph:
             hit = _ci_at(t, ph.end(), False)
+    return hit, pos
+
+
+def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
+    """CI and p-value that directly follow a value ending at pos."""
+    c = compiled().p
+    out = _Tail(pos)
+    hit, pos = _ci_after(t, pos, bare)
     if hit and _claimable(used, hit[0].start(), hit[0].end()):
         m, marked = hit
         low, high = _num(m.group("low")), (_num(m.group("high")) if m.group("high") else None)
@@ -299,47 +320,70 @@ def _tail(t: str, pos: int, used: bytearray, bare: bool = True) -> _Tail:
     return out
 
 
-_STOPS = "0123456789;."
 _SYMBOLS = "<>≤≥="
-# every stop character -> NUL (and NUL itself away), so one rfind finds the last stop
-_TO_STOP = str.maketrans({**{ch: "\0" for ch in _STOPS}, "\0": "\1"})
+_LAST_STOP = re.compile(r"(?s:.*)[0-9;.]")  # up to the last digit, ';' or '.'
+_strip_any = methodcaller("strip", "()[],;:")
+
+
+def _any_hint(words: list[str]) -> re.Pattern[str] | None:
+    """A search for any of `words` in a lower-cased window: where it fails, none of them is a
+    word of the window. None (no such test) unless all are ASCII (lower() keeps them in place)."""
+    low = sorted({w.lower() for w in words})
+    if not low or not all(w.isascii() for w in low):
+        return None
+    return re.compile("|".join(re.escape(w) for w in low))
 
 
 def in_context(name: str, before: str) -> bool:
     """Whether the text `before` a number puts it in context `name` (label, age, timepoint...)."""
     c = compiled().ctx[name]
-    win = before[-c.window:]
+    return _holds(c, before[-c.window:])
+
+
+def _at(name: str, t: str, pos: int) -> bool:
+    """in_context(name, t[:pos]), slicing only the window."""
+    c = compiled().ctx[name]
+    return _holds(c, t[max(0, pos - c.window):pos])
+
+
+def _holds(c: _Context, win: str) -> bool:
+    """in_context on its window. Asked for nearly every number (~10 times a sentence): the
+    common answers (no phrase ends in the last word, no listed word in the window) come
+    without splitting the window."""
     end = win.rstrip()
     if not end:
         return False
-    if c.symbols and end[-1] in c.symbols:
+    if end[-1] in c.symbols:
         return True
     if c.last and end[-1] not in c.stop_chars:  # "group (44.8%)" is no label, "group 1" is
-        need = min(4, c.longest)  # only the last `need` words that are not bare symbols can match
-        toks: list[str] = []
-        for x in reversed(win.split()[-5:]):
-            w = x.strip("()[],;:'\"").lower()
-            if w.strip(_SYMBOLS):
-                toks.append(w)
-                if len(toks) == need:
-                    break
-        toks.reverse()
-        for k in range(1, len(toks) + 1):
-            if " ".join(toks[-k:]) in c.last:
-                return True
+        last = end.rsplit(None, 1)[-1].strip("()[],;:'\"").lower()
+        if not last.strip(_SYMBOLS) or last in c.finals:
+            need = min(4, c.longest)  # only the last `need` words that are not bare symbols can match
+            toks: list[str] = []
+            for x in reversed(win.split()[-5:]):
+                w = x.strip("()[],;:'\"").lower()
+                if w.strip(_SYMBOLS):
+                    toks.append(w)
+                    if len(toks) == need:
+                        break
+            toks.reverse()
+            for k in range(1, len(toks) + 1):
+                if " ".join(toks[-k:]) in c.last:
+                    return True
     if c.any:
-        cut = win.translate(_TO_STOP).rfind("\0")
-        for w in win[cut + 1:].lower().split():
-            if w.strip("()[],;:") in c.any:
-                return True
+        if c.any_hint is not None and not c.any_hint.search(win.lower()):
+            return False
+        stop = _LAST_STOP.match(win)  # only the words after the last digit, ';' or '.' count
+        return not c.any.isdisjoint(map(_strip_any, win[stop.end() if stop else 0:].lower().split()))
     return False
 
 
 def _scan(name: str, t: str) -> Iterator[re.Match[str]]:
-    """finditer of pattern `name`, skipped when the text lacks all of its required literals."""
+    """finditer of pattern `name`, skipped when the text lacks all of its required literals
+    or its prefilter."""
     c = compiled()
-    req = c.requires[name]
-    if req and not any(lit in t for lit in req):
+    req, pre = c.requires[name], c.prefilter[name]
+    if (req is not None and not req.search(t)) or (pre is not None and not pre.search(t)):
         return iter(())
     return c.p[name].finditer(t)
 
@@ -366,7 +410,7 @@ def _before(t: str, pos: int, width: int = 40) -> str:
 def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
     c = compiled()
     out: list[Mention] = []
-    if not any(lit in t for lit in c.cue_literals):
+    if not c.cue_gate.search(t):
         return out
     for cue in c.cue.finditer(t):
         if not _free(used, cue.start(), cue.end()):
@@ -466,33 +510,32 @@ def _items(t: str, used: bytearray) -> list[_Item]:
         s, e = m.span()
         if not _free(used, s, e):
             continue
-        if in_context("label", _before(t, s, 24)):
+        if _at("label", t, s):
             continue
         pm = p["percent"].match(t, s)
         if pm and pm.end("value") == e:
             if p["ci_level_after"].match(t, pm.end()):
                 continue
-            if in_context("threshold", _before(t, s, 24)):
+            if _at("threshold", t, s):
                 continue
-            diff = ("difference",) if in_context("difference", _before(t, s, 50)) else ()
+            diff = ("difference",) if _at("difference", t, s) else ()
             items.append(_Item(s, pm.end(), _num(m.group(0)), "percent", "%", flags=diff, vend=e))
             continue
         um = p["value_unit"].match(t, s)
         if um and um.end("value") == e:
-            before = _before(t, s, 30)
-            if in_context("age", before) or p["after_age"].match(t, um.end()) \
+            if _at("age", t, s) or p["after_age"].match(t, um.end()) \
                     or t[age_end:s].strip() in ("and", "to", "-", "\u2013"):  # "ages 1.0 and 6.0 years"
                 continue
-            if in_context("threshold", _before(t, s, 24)):
+            if _at("threshold", t, s):
                 continue
             flags: tuple[str, ...] = ()
             if um.group("hyphen"):
                 flags = ("timepoint", "adjective")
-            elif in_context("timepoint", _before(t, s, 24)) or p["timepoint_after"].match(t, um.end()):
+            elif _at("timepoint", t, s) or p["timepoint_after"].match(t, um.end()):
                 flags = ("timepoint",)
-            if in_context("follow_up", _before(t, s, 60)):
+            if _at("follow_up", t, s):
                 flags += ("follow_up",)
-            if in_context("difference", _before(t, s, 50)):
+            if _at("difference", t, s):
                 flags += ("difference",)  # "a difference of 9 weeks", "prolonged by 2.1 months"
             mid = None
             if um.group("mid"):
@@ -507,9 +550,9 @@ def _items(t: str, used: bytearray) -> list[_Item]:
             items.append(_Item(s, um.end(), _num(m.group(0)), "duration", unit, mid, flags, vend=e,
                                hyphen=bool(um.group("hyphen"))))
             continue
-        if in_context("threshold", _before(t, s, 24)):
+        if _at("threshold", t, s):
             continue  # "less than 4 and 19 months": the 4 is a cut-off, not a list member
-        if in_context("age", _before(t, s, 30)):
+        if _at("age", t, s):
             age_end = e
             continue  # "death between ages 1.0 and 6.0 years": an age window, no list of durations
         items.append(_Item(s, e, _num(m.group(0)), None, vend=e))
@@ -535,12 +578,12 @@ def _type_lists(t: str, items: list[_Item]) -> list[_Item]:
         a, b = items[i], items[i + 1]
         gap = t[a.end:b.start]
         if b.type and (a.type is None or a.type == b.type) and not a.not_reached and (
-                _gap_ok(gap, "range_sep") or (gap.strip() == "and" and in_context("range_start", _before(t, a.start, 24)))):
+                _gap_ok(gap, "range_sep") or (gap.strip() == "and" and _at("range_start", t, a.start))):
             drop.update((i, i + 1))  # "62 to 65%", "3-5 months", "between 11 and 20 days": a range
         elif a.type is None and b.type and _gap_ok(gap, "list_gap") and not _is_year(t, a) and \
                 (not b.hyphen or gap.startswith("-")):  # "1-, 2- and 3-year" but not "2010, 5-year"
             a.type, a.unit = b.type, b.unit
-            if b.type == "duration" and in_context("timepoint", _before(t, a.start, 24)):
+            if b.type == "duration" and _at("timepoint", t, a.start):
                 a.flags = ("timepoint",)  # "at 1 and 3 years"
             if a.not_reached and b.type != "duration":
                 a.type = None
@@ -567,12 +610,12 @@ def _typed(t: str, items: list[_Item], used: bytearray) -> list[Mention]:
     out: list[Mention] = []
     for it in items:
         if it.type is None:
-            if it.not_reached:
-                continue
+            if it.not_reached or not 0 < it.value < 50 or _ci_after(t, it.end, True)[0] is None:
+                continue  # no cue-less ratio: the test below needs 0 < CI low <= value < 50
             tail = _tail(t, it.end, bytearray(len(t)))
             if tail.ci and tail.ci[1] is not None and 0 < tail.ci[0] <= it.value <= tail.ci[1] and it.value < 50 \
-                    and not in_context("difference", _before(t, it.start, 50)) \
-                    and not in_context("not_ratio", _before(t, it.start, 50)):
+                    and not _at("difference", t, it.start) \
+                    and not _at("not_ratio", t, it.start):
                 kind = None
                 for cm in compiled().cue.finditer(t, 0, it.start):
                     kind = cm.lastgroup

@@ -74,34 +74,87 @@ def _is_abbreviation(phrase: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _anchors() -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    """One token of every phrase (lower-cased for the LOWER matcher, as written for the exact
-    one): a text that holds none of them cannot match, so it need not be tokenized. None
-    when some phrase has no ASCII character (case folding could then defeat a substring test)."""
+def _phrase_parts() -> list[tuple[bool, str, frozenset[str]]] | None:
+    """For every phrase: whether it is matched exactly, its anchor, and every ASCII run of its
+    tokens ("grade" of "≥grade"), lower-cased for the LOWER matcher: a token's runs are in the
+    text too. None when some phrase has no ASCII character (case folding could then defeat a
+    substring test)."""
     nlp = pipeline()[0]
-    lower: set[str] = set()
-    exact: set[str] = set()
+    out: list[tuple[bool, str, frozenset[str]]] = []
     rules = endpoint_rules()
     for phrase in [p for e in rules.endpoints for p in e.phrases] + [c.phrase for c in rules.ratio_cues]:
-        # ASCII runs of its tokens ("grade" of "≥grade"): a token's part is in the text too
         toks = [run for t in nlp.make_doc(phrase) for run in re.findall(r"[!-~]+", t.text)]
         if not toks:
             return None
         best = max(toks, key=lambda t: (any(c.isalpha() for c in t), len(t)))  # the rarest, roughly
         if _is_abbreviation(phrase):
-            exact.add(best)
+            out.append((True, best, frozenset(toks)))
         else:
-            lower.add(best.lower())
-    return tuple(sorted(lower)), tuple(sorted(exact))
+            out.append((False, best.lower(), frozenset(t.lower() for t in toks)))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _anchors() -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """One token of every phrase (lower-cased for the LOWER matcher, as written for the exact
+    one): a text that holds none of them cannot match, so it need not be tokenized."""
+    parts = _phrase_parts()
+    if parts is None:
+        return None
+    return (tuple(sorted({a for ex, a, _ in parts if not ex})), tuple(sorted({a for ex, a, _ in parts if ex})))
+
+
+_Groups = tuple[tuple[str, tuple[frozenset[str], ...]], ...]
+
+
+@lru_cache(maxsize=1)
+def _groups() -> tuple[re.Pattern[str], _Groups, re.Pattern[str], _Groups]:
+    """The phrases by anchor (lower-cased, exact), each with a regex that finds any anchor."""
+    parts = _phrase_parts() or []
+    lower: dict[str, set[frozenset[str]]] = {}
+    exact: dict[str, set[frozenset[str]]] = {}
+    for ex, anchor, runs in parts:
+        (exact if ex else lower).setdefault(anchor, set()).add(runs)
+
+    def gate(index: dict[str, set[frozenset[str]]]) -> re.Pattern[str]:
+        return re.compile("|".join(re.escape(a) for a in sorted(index, key=len, reverse=True)) or "(?!)")
+
+    def groups(index: dict[str, set[frozenset[str]]]) -> _Groups:
+        return tuple((a, tuple(sorted(index[a], key=sorted))) for a in sorted(index))
+
+    return gate(lower), groups(lower), gate(exact), groups(exact)
+
+
+def _may_match(text: str) -> bool:
+    """False when no phrase can match `text`: each lacks one of its runs (tokenizing the
+    text costs ~20 times this test, and four texts in five fail it)."""
+    if _anchors() is None:
+        return True
+    lower_gate, lower, exact_gate, exact = _groups()
+    low = text.lower()
+    if lower_gate.search(low):
+        for anchor, alts in lower:
+            if anchor in low and any(all(r in low for r in runs) for runs in alts):
+                return True
+    if exact_gate.search(text):
+        for anchor, alts in exact:
+            if anchor in text and any(all(r in text for r in runs) for runs in alts):
+                return True
+    return False
 
 
 @lru_cache(maxsize=1)
 def pipeline() -> tuple[Any, Any, Any, dict[int, tuple[str, bool]]]:
     """(nlp, lower-case PhraseMatcher, case-sensitive PhraseMatcher, label -> (code, is_cue))."""
     import spacy
+    from spacy.attrs import LOWER
     from spacy.matcher import PhraseMatcher
 
     nlp = spacy.blank("en")
+    # The matchers compare ORTH and LOWER only, and the tokenizer reads no lexeme attribute:
+    # every other getter (shape, like_num, like_url, is_stop ...) ran for each new token
+    # string (each number of each abstract), a third of find_endpoints' time.
+    nlp.vocab.lex_attr_getters = {LOWER: nlp.vocab.lex_attr_getters[LOWER]}
     lower, exact = PhraseMatcher(nlp.vocab, attr="LOWER"), PhraseMatcher(nlp.vocab, attr="ORTH")
     labels: dict[int, tuple[str, bool]] = {}
     rules = endpoint_rules()
@@ -117,12 +170,21 @@ def pipeline() -> tuple[Any, Any, Any, dict[int, tuple[str, bool]]]:
 
 def find_endpoints(text: str) -> list[Hit]:
     """Endpoint phrases and ratio cues in `text`, longest first where they overlap, in text order."""
+    if _anchors() is None:  # no pre-check: tokenize every text
+        return list(_matched(text))
+    return list(_endpoints(text))
+
+
+@lru_cache(maxsize=8192)
+def _endpoints(text: str) -> tuple[Hit, ...]:
+    """find_endpoints, kept per text: extraction asks about the same sentence several times
+    (Hits are frozen; each caller gets a list of its own)."""
+    return _matched(text) if _may_match(text) else ()
+
+
+def _matched(text: str) -> tuple[Hit, ...]:
+    """The phrase matches of `text` (tokenized)."""
     nlp, lower, exact, labels = pipeline()
-    anchors = _anchors()
-    if anchors is not None:
-        low = text.lower()
-        if not any(a in low for a in anchors[0]) and not any(a in text for a in anchors[1]):
-            return []
     doc = nlp.make_doc(text)
     spans = []
     for match_id, s, e in [*lower(doc), *exact(doc)]:
@@ -137,7 +199,7 @@ def find_endpoints(text: str) -> list[Hit]:
         code, cue = labels[match_id]
         out.append(Hit(doc[s].idx, doc[e - 1].idx + len(doc[e - 1]), code, cue))
     out.sort(key=lambda h: h.start)
-    return out
+    return tuple(out)
 
 
 _ABBREV = ("vs", "v", "e.g", "i.e", "al", "approx", "no", "fig", "ca", "resp", "incl", "pts")

@@ -56,8 +56,25 @@ def test_pattern_examples(name: str) -> None:
     for ex in rule.examples:
         assert apply(ex), f"{name} should match {ex!r}"
         assert not rule.requires or any(lit in ex for lit in rule.requires), f"{name}: {ex!r} lacks `requires`"
+        assert not rule.prefilter or re.search(rule.prefilter, ex), f"{name}: {ex!r} lacks `prefilter`"
     for ex in rule.counter_examples:
         assert not apply(ex), f"{name} should not match {ex!r}"
+
+
+def test_prefilters_are_necessary() -> None:
+    """A pattern's prefilter only skips texts it cannot match: wherever the pattern matches
+    in a case sentence (or a window of one), the prefilter is found too."""
+    from extractor.text import normalise
+    texts = [normalise(c["text"]) for c in CASES] + [  # and odd letter cases
+        "95% cOnFiDeNcE interval 1.2-3.4", "CredI 0.1-0.5", "UI, 1-2", "UNCERTAINTY INTERVAL 1 to 2",
+        "Credible intervals 3-4", "median nOt yet reached", "OS was NE", "12 OF 40 patients (30%)"]
+    texts += [t[i:i + 40] for t in texts for i in range(0, len(t), 7)]
+    for name, rule in rules().patterns.items():
+        if rule.prefilter:
+            rx = compiled().p[name]
+            for t in texts:
+                if rx.search(t):
+                    assert re.search(rule.prefilter, t), f"{name} matches {t!r} but its prefilter does not"
 
 
 @pytest.mark.parametrize("name", sorted(rules().context))
