@@ -687,26 +687,35 @@ def _label_arms(text: str) -> list[_Cand]:
     return [_Cand(f"group {x}", []) for x in labels] if 2 <= len(labels) <= 6 else []
 
 
+@lru_cache(maxsize=64)
+def _group_mentions(text: str) -> tuple[tuple[str, str | None], ...]:
+    """The "the X group" names of one text that may be arms, each with the last abbreviation of
+    its parenthesis; cached, as _arms reads METHODS, then often every section, for them."""
+    comp = rules()
+    out = []
+    for m in comp.group_mention.finditer(text):
+        name = m.group("name").strip()
+        if re.search(r"(?i)\b(?:or|versus|vs)\b", name):
+            continue  # "the treatment or control group": two groups
+        if comp.group_org.search(name):
+            continue
+        if comp.group_generic.match(name) or not _plausible(name) and not re.match(r"\d", name):
+            continue
+        abbr = re.findall(r"\b([A-Z][A-Z0-9/-]{1,9})\b", m.group("inner") or "")
+        out.append((name, abbr[-1] if abbr else None))
+    return tuple(out)
+
+
 def _group_arms(sections: list[tuple[str | None, str]]) -> list[_Cand]:
     """Fallback: the groups the text names as "the X group" / "the X arm" ("(ABBR, N=65)" kept)."""
-    comp = rules()
     found: dict[str, _Cand] = {}
     for _, text in sections:
-        for m in comp.group_mention.finditer(text):
-            name = m.group("name").strip()
-            if re.search(r"(?i)\b(?:or|versus|vs)\b", name):
-                continue  # "the treatment or control group": two groups
-            if comp.group_org.search(name):
-                continue
-            if comp.group_generic.match(name) or not _plausible(name) and not re.match(r"\d", name):
-                continue
-            inner = m.group("inner") or ""
-            abbr = re.findall(r"\b([A-Z][A-Z0-9/-]{1,9})\b", inner)
+        for name, abbr in _group_mentions(text):
             key = name.lower()
             if key not in found:
-                found[key] = _Cand(name, [abbr[-1]] if abbr else [], None, _is_control(name))
-            elif abbr and abbr[-1] not in found[key].aliases:
-                found[key].aliases.append(abbr[-1])
+                found[key] = _Cand(name, [abbr] if abbr else [], None, _is_control(name))
+            elif abbr and abbr not in found[key].aliases:
+                found[key].aliases.append(abbr)
     cands = list(found.values())
     for c in cands:  # "(FOBT alone, n = 382)" and "(FOBT plus a reminder)": a shared word is no abbreviation
         c.aliases = [a for a in c.aliases if sum(a in o.aliases for o in cands) == 1]
