@@ -293,7 +293,7 @@ class Frame:
     trial: Trial
     arms: list[Arm]
     populations: list[str] = field(default_factory=list)
-    # find_arm's terms (built on first use): (regex, arm name, pre-check words) of each alternative
+    # find_arm's terms (built on first use): regex, arm name, pre-check words, literal words (see _matcher)
     _terms: list[tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[tuple[str, bool], ...] | None]] | None = field(
         default=None, repr=False, compare=False)
 
