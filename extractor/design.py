@@ -293,8 +293,9 @@ class Frame:
     trial: Trial
     arms: list[Arm]
     populations: list[str] = field(default_factory=list)
-    # find_arm's terms (built on first use): (regex, arm name, pre-check words) of each alternative
-    _terms: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] | None = field(default=None, repr=False, compare=False)
+    # find_arm's terms (built on first use): regex, arm name, pre-check words, literal words (see _matcher)
+    _terms: list[tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[tuple[str, bool], ...] | None]] | None = field(
+        default=None, repr=False, compare=False)
 
 
 # ---------------------------------------------------------------- registry ids, phase, size
@@ -686,26 +687,35 @@ def _label_arms(text: str) -> list[_Cand]:
     return [_Cand(f"group {x}", []) for x in labels] if 2 <= len(labels) <= 6 else []
 
 
+@lru_cache(maxsize=64)
+def _group_mentions(text: str) -> tuple[tuple[str, str | None], ...]:
+    """The "the X group" names of one text that may be arms, each with the last abbreviation of
+    its parenthesis; cached, as _arms reads METHODS, then often every section, for them."""
+    comp = rules()
+    out = []
+    for m in comp.group_mention.finditer(text):
+        name = m.group("name").strip()
+        if re.search(r"(?i)\b(?:or|versus|vs)\b", name):
+            continue  # "the treatment or control group": two groups
+        if comp.group_org.search(name):
+            continue
+        if comp.group_generic.match(name) or not _plausible(name) and not re.match(r"\d", name):
+            continue
+        abbr = re.findall(r"\b([A-Z][A-Z0-9/-]{1,9})\b", m.group("inner") or "")
+        out.append((name, abbr[-1] if abbr else None))
+    return tuple(out)
+
+
 def _group_arms(sections: list[tuple[str | None, str]]) -> list[_Cand]:
     """Fallback: the groups the text names as "the X group" / "the X arm" ("(ABBR, N=65)" kept)."""
-    comp = rules()
     found: dict[str, _Cand] = {}
     for _, text in sections:
-        for m in comp.group_mention.finditer(text):
-            name = m.group("name").strip()
-            if re.search(r"(?i)\b(?:or|versus|vs)\b", name):
-                continue  # "the treatment or control group": two groups
-            if comp.group_org.search(name):
-                continue
-            if comp.group_generic.match(name) or not _plausible(name) and not re.match(r"\d", name):
-                continue
-            inner = m.group("inner") or ""
-            abbr = re.findall(r"\b([A-Z][A-Z0-9/-]{1,9})\b", inner)
+        for name, abbr in _group_mentions(text):
             key = name.lower()
             if key not in found:
-                found[key] = _Cand(name, [abbr[-1]] if abbr else [], None, _is_control(name))
-            elif abbr and abbr[-1] not in found[key].aliases:
-                found[key].aliases.append(abbr[-1])
+                found[key] = _Cand(name, [abbr] if abbr else [], None, _is_control(name))
+            elif abbr and abbr not in found[key].aliases:
+                found[key].aliases.append(abbr)
     cands = list(found.values())
     for c in cands:  # "(FOBT alone, n = 382)" and "(FOBT plus a reminder)": a shared word is no abbreviation
         c.aliases = [a for a in c.aliases if sum(a in o.aliases for o in cands) == 1]
@@ -1216,9 +1226,11 @@ def frame(article: Article) -> Frame:
 _FOLDS = frozenset("\u0130\u0131\u017f\u212a")
 
 
-def _matcher(fr: Frame) -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
+def _matcher(fr: Frame) -> list[tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[tuple[str, bool], ...] | None]]:
     """The alternatives find_arm matches, longest term first: (regex, arm name, the term's
-    ASCII words lower-cased, its case-kept words), the words serving as a literal pre-check."""
+    ASCII words lower-cased, its case-kept words, its words for _find_literal), the words
+    serving as a literal pre-check. The last is None for a term _find_literal cannot read (a
+    non-ASCII word, or one after the first that starts with "-")."""
     terms: list[tuple[str, str]] = []
     for a in fr.arms:
         for t in [a.name, *a.aliases]:
@@ -1227,45 +1239,112 @@ def _matcher(fr: Frame) -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]
     terms.sort(key=lambda x: -len(x[0]))
     out = []
     for t, name in terms:
-        words, folded, exact = [], [], []
+        words, folded, exact, literal = [], [], [], []
         for w in t.split():  # abbreviations ("ZA", "PemOx", the "A" of "group A") keep their case
             esc = re.escape(w)
             if re.search(r"[A-Z]", w[1:]) or (len(w) <= 3 and w.isupper()):
                 words.append("(?-i:" + esc + ")")
                 exact.append(w)
+                literal.append((w, True))
             else:
                 words.append(esc)
                 if w.isascii():
                     folded.append(w.lower())
-        out.append((r"[\s-]+".join(words), name, tuple(folded), tuple(exact)))
+                literal.append((w.lower(), False))
+        simple = t.isascii() and not any(w.startswith("-") for w, _ in literal[1:])
+        out.append((r"[\s-]+".join(words), name, tuple(folded), tuple(exact), tuple(literal) if simple else None))
     return out
+
+
+# after an arm's term: "-based", " alone", " group"; "placebo-controlled" names no arm
+_ARM_TAIL = (r"(?:-(?:based|containing|combination|alone|treated))?"
+             r"(?:[\s-]+(?:combination|alone|monotherapy|therapy|treatment|regimen))?"
+             r"(?:[\s-]+(?:group|arm|cohort)s?)?(?![\w-])")
+_ARM_TAIL_AT = re.compile("(?i)" + _ARM_TAIL)
 
 
 @lru_cache(maxsize=1024)
 def _arm_pattern(alts: tuple[str, ...]) -> re.Pattern[str]:
     """One alternation of arm terms (group a<i> = the i-th), compiled once per distinct set."""
     body = "|".join(rf"(?P<a{i}>{alt})" for i, alt in enumerate(alts))
-    return re.compile(r"(?i)(?<![\w])(?:the\s+)?(?:" + body + r")"
-                      r"(?:-(?:based|containing|combination|alone|treated))?"
-                      r"(?:[\s-]+(?:combination|alone|monotherapy|therapy|treatment|regimen))?"
-                      r"(?:[\s-]+(?:group|arm|cohort)s?)?(?![\w-])")  # "placebo-controlled" names no arm
+    return re.compile(r"(?i)(?<![\w])(?:the\s+)?(?:" + body + r")" + _ARM_TAIL)
+
+
+def _term_end(words: tuple[tuple[str, bool], ...], text: str, low: str, q: int) -> int:
+    r"""Where a term's words, joined by [\s-]+, end if they start at q, else -1 (case kept for
+    the words marked so). No word but the first starts with "-", so the run is taken whole."""
+    n = len(text)
+    for k, (w, exact) in enumerate(words):
+        if k:
+            r = q
+            while r < n and (text[r].isspace() or text[r] == "-"):
+                r += 1
+            if r == q:
+                return -1
+            q = r
+        if not (text.startswith(w, q) if exact else low.startswith(w, q)):
+            return -1
+        q += len(w)
+    return q
+
+
+def _find_literal(text: str, low: str, kept: list[tuple[tuple[str, bool], ...]], names: list[str]) -> list[tuple[int, int, str]]:
+    r"""_arm_pattern(kept terms).finditer(text) without compiling it: the same leftmost-first
+    matches, for ASCII terms in a text without the characters (?i) folds onto ASCII letters.
+
+    A match starts at a term's first word or at the "the\s+" before it; at such a start the
+    pattern tries "the" + each term in order, then each term alone, each followed by _ARM_TAIL."""
+    n = len(text)
+    starts = set()
+    for words in kept:
+        w, exact = words[0]
+        src = text if exact else low
+        i = src.find(w)
+        while i >= 0:
+            starts.add(i)
+            r = i
+            while r > 0 and text[r - 1].isspace():
+                r -= 1
+            if r < i and r >= 3 and low.startswith("the", r - 3):
+                starts.add(r - 3)
+            i = src.find(w, i + 1)
+    out: list[tuple[int, int, str]] = []
+    pos = 0
+    for p in sorted(starts):
+        if p < pos or p and (text[p - 1].isalnum() or text[p - 1] == "_"):  # (?<![\w])
+            continue
+        heads = []
+        if low.startswith("the", p) and p + 3 < n and text[p + 3].isspace():
+            q = p + 3
+            while q < n and text[q].isspace():
+                q += 1
+            heads.append(q)
+        heads.append(p)
+        hit = next(((e.end(), name) for q in heads for words, name in zip(kept, names)
+                    if (end := _term_end(words, text, low, q)) >= 0 and (e := _ARM_TAIL_AT.match(text, end))), None)
+        if hit:
+            out.append((p, hit[0], hit[1]))
+            pos = hit[0]
+    return out
 
 
 def find_arm(text: str, frame: Frame) -> list[tuple[int, int, str]]:
     """Every place in `text` that names an arm: (start, end, arm name), longest first, no overlaps.
 
-    Only the terms whose every word occurs in `text` go into the pattern: a term that cannot
-    match changes no match of an alternation, and a sentence names one or two arms, so the
-    pattern compiled (and cached) is small instead of one large one per article."""
+    Only the terms whose every word occurs in `text` are tried: a term that cannot match
+    changes no match of an alternation. Those are matched by _find_literal, or, when it cannot
+    read them, by a pattern compiled (and cached) for them alone."""
     if frame._terms is None:
         frame._terms = _matcher(frame)
     low = text.lower()
     check = _FOLDS.isdisjoint(text)
-    kept = [(alt, name) for alt, name, folded, exact in frame._terms
+    kept = [(alt, name, literal) for alt, name, folded, exact, literal in frame._terms
             if not check or all(w in low for w in folded) and all(w in text for w in exact)]
     if not kept:
         return []
-    pat = _arm_pattern(tuple(alt for alt, _ in kept))
+    if check and all(literal is not None for _, _, literal in kept):
+        return _find_literal(text, low, [literal for _, _, literal in kept], [name for _, name, _ in kept])
+    pat = _arm_pattern(tuple(alt for alt, _, _ in kept))
     out = []
     for m in pat.finditer(text):
         idx = next(int(k[1:]) for k, v in m.groupdict().items() if v is not None)
