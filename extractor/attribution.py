@@ -14,18 +14,13 @@ from functools import lru_cache
 from pydantic import ConfigDict, Field
 
 from .mentions import Mention
-from .rules import Rule, load_rules
+from .rules import Flagged, Rule, load_rules
 
 __all__ = ["AttributionRules", "Context", "Item", "RATE_CODES", "SURVIVAL", "attribution_rules"]
 
 
 SURVIVAL = ("OS", "PFS", "DFS", "EFS", "RFS", "MFS", "TTP", "DOR")
 RATE_CODES = ("ORR", "CR", "PCR", "DCR", "AE3")
-
-
-class Flagged(Rule):
-    pattern: str
-    examples: list[tuple[str, bool]]
 
 
 class Captured(Rule):

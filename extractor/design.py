@@ -1,282 +1,26 @@
-"""Frame an abstract: the trial's design facts (registry ids, phase, size, arms, cohorts).
+"""Frame an abstract: the trial's arms (short names and aliases, experimental first) and the
+cohorts METHODS announce, with the facts of facts.py.
 
 Attribution needs to know, before it reads any number, which groups the abstract compares
 and how the text names them; this module answers that from the title and METHODS, with
-every vocabulary and cue pattern kept as data in rules/design.json.
+every vocabulary and cue pattern kept as data in rules/design.json (design_rules.py).
+arm_spans.find_arm finds the arms in a sentence.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
 
+from .arm_spans import find_arm
+from .design_rules import DesignRules, rules
+from .facts import RANDOMIZED, allocation_ratio, n_randomized, phase, registrations, sentences_of
 from .models import Article, Trial
-from .rules import Rule, load_rules
 
-__all__ = ["Arm", "Frame", "frame", "find_arm", "registrations", "phase", "n_randomized", "allocation_ratio", "rules"]
-
-
-# ---------------------------------------------------------------- rules (validated data)
-_Rule = Rule  # rule-file models reject unknown keys
+__all__ = ["Arm", "DesignRules", "Frame", "allocation_ratio", "find_arm", "frame", "n_randomized", "phase",
+           "registrations", "rules"]
 
 
-class Registry(_Rule):
-    name: str
-    hints: list[str]  # lower-case literals one of which every id (or its context) contains: else skipped
-    require: str | None = None  # a pattern every id's own text matches, cheap to search (starts with a literal)
-    pattern: str
-    format: str
-    upper: bool  # ids written in lower case ("chictr-inr-...") are upper-cased after the prefix
-    examples: list[tuple[str, list[str]]]
-
-
-class PhaseRule(_Rule):
-    pattern: str
-    phase: str
-    examples: list[tuple[str, bool]]
-
-
-class SkipRule(_Rule):
-    pattern: str
-    examples: list[tuple[str, bool]]
-
-
-class CountRule(_Rule):
-    keywords: list[str]  # lower-case words a sentence must contain one of before `pattern` is tried
-    pattern: str
-    weight: int
-    nonrandomized_only: bool
-    examples: list[tuple[str, int | None]]
-
-
-class ValueRule(_Rule):
-    pattern: str
-    examples: list[tuple[str, str]]
-
-
-class CueRule(_Rule):
-    kind: Literal["randomization", "compare"]
-    keywords: list[str]
-    pattern: str
-    examples: list[tuple[str, str]]
-
-
-class TitleRule(_Rule):
-    kind: Literal["placebo", "pair"]  # "trial of X" + placebo, or "comparison of A and B"
-    pattern: str
-    examples: list[tuple[str, str]]
-
-
-class ListRule(_Rule):
-    pattern: str
-    examples: list[tuple[str, list[str]]]
-
-
-class EitherRule(_Rule):
-    pattern: str
-    examples: list[tuple[str, list[str]]]
-
-
-class PopulationRule(ListRule):
-    keywords: list[str]  # lower-case words the text must contain one of before `pattern` is tried
-
-
-class SingleArmRule(_Rule):
-    source: Literal["title", "abstract"]
-    pattern: str  # group "arm": the treatment phrase
-    examples: list[tuple[str, str]]
-
-
-class ListSectionRule(_Rule):
-    label: str  # sections whose label says they list the arms
-    count: str  # a group size; two or more in a sentence make it the list
-    examples: list[tuple[str, str, list[str]]]
-
-
-class GroupRule(_Rule):
-    pattern: str
-    generic: str
-    organization: str  # "Southwest Oncology Group" is a trial group, not an arm
-    examples: list[tuple[str, list[str]]]
-
-
-class DesignRules(_Rule):
-    registries: list[Registry]
-    phases: list[PhaseRule]
-    phase_skip: SkipRule
-    number_words: dict[str, int]
-    person_words: list[str]
-    n_randomized: list[CountRule]
-    n_list_guard: str
-    n_list_guard_examples: list[tuple[str, bool]]
-    allocation: ValueRule
-    arm_list_cues: list[CueRule]
-    arm_either: EitherRule
-    arm_separators: str
-    arm_separator_examples: list[tuple[str, list[str]]]
-    title_cues: list[TitleRule]
-    title_prefix: str
-    title_or_not_list: SkipRule
-    shared_head_modifiers: str
-    group_mention: GroupRule
-    label_groups: ListRule
-    arm_labels: ListRule
-    arm_list_end: str
-    historical_own: ListRule
-    described_gate: SkipRule
-    role_label: str
-    list_section: ListSectionRule
-    dose_list: ListRule
-    described_arm: ValueRule
-    add_on_tail: ValueRule  # "X alone" vs a bare "X": what the text adds to X names the other arm
-    role_regimen: ListRule  # "the experimental regimen of A plus B": what a role-named arm gives
-    semicolon_list: ValueRule  # the arms after the first of "A (DC); B (DCb); or C (VC)."
-    historical_other: ListRule
-    single_arm_gate: SkipRule
-    single_arm_cues: list[SingleArmRule]
-    single_arm_not: str
-    arm_strip_first: list[str]
-    arm_tail_cut: str
-    arm_synonyms: list[tuple[str, str]]
-    arm_strip: list[str]
-    arm_not_names: str
-    abbreviations_not_arms: str
-    arm_not_names_examples: list[tuple[str, bool]]
-    control_words: str
-    strict_control: str
-    strict_control_examples: list[tuple[str, bool]]
-    experimental_words: str
-    control_examples: list[tuple[str, bool]]
-    filler_words: list[str]
-    alias_stopwords: list[str]
-    population_cues: list[PopulationRule]
-    arm_clean_examples: list[tuple[str, str]]
-    title_examples: list[tuple[str, list[str]]]
-
-
-@dataclass(frozen=True)
-class _ListSection:
-    label: re.Pattern[str]
-    count: re.Pattern[str]
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    registries: list[tuple[tuple[str, ...], re.Pattern[str] | None, re.Pattern[str], str, bool]]
-    phases: list[tuple[re.Pattern[str], str]]
-    phase_skip: re.Pattern[str]
-    counts: list[tuple[tuple[str, ...], re.Pattern[str], int, bool, bool]]
-    number: re.Pattern[str]
-    n_list_guard: re.Pattern[str]
-    number_words: dict[str, int]
-    allocation: re.Pattern[str]
-    arm_cues: list[tuple[tuple[str, ...], re.Pattern[str]]]
-    compare_cues: list[tuple[tuple[str, ...], re.Pattern[str]]]
-    arm_either: re.Pattern[str]
-    arm_sep: re.Pattern[str]
-    title_cues: list[tuple[str, re.Pattern[str]]]
-    title_prefix: re.Pattern[str]
-    title_or_not_list: re.Pattern[str]
-    shared_head: re.Pattern[str]
-    group_mention: re.Pattern[str]
-    group_generic: re.Pattern[str]
-    group_org: re.Pattern[str]
-    label_groups: re.Pattern[str]
-    arm_labels: re.Pattern[str]
-    arm_list_end: re.Pattern[str]
-    historical_own: re.Pattern[str]
-    described_gate: re.Pattern[str]
-    role_label: re.Pattern[str]
-    list_section: "_ListSection"
-    dose_list: re.Pattern[str]
-    described_arm: re.Pattern[str]
-    add_on_tail: re.Pattern[str]
-    role_regimen: str
-    semicolon_list: re.Pattern[str]
-    historical_other: re.Pattern[str]
-    single_arm_gate: re.Pattern[str]
-    single_arm_cues: list[tuple[str, re.Pattern[str]]]
-    single_arm_not: re.Pattern[str]
-    arm_synonyms: list[tuple[re.Pattern[str], str]]
-    arm_tail: re.Pattern[str]
-    arm_strip_first: list[re.Pattern[str]]
-    arm_strip: list[re.Pattern[str]]
-    arm_not_names: re.Pattern[str]
-    abbr_not: re.Pattern[str]
-    control: re.Pattern[str]
-    strict_control: re.Pattern[str]
-    experimental: re.Pattern[str]
-    filler: frozenset[str]
-    alias_stop: frozenset[str]
-    populations: list[tuple[tuple[str, ...], re.Pattern[str]]]
-
-
-@lru_cache(maxsize=1)
-def rules() -> _Compiled:
-    """design.json, validated and compiled once (a bad pattern fails here, not mid-corpus)."""
-    r = load_rules("design", DesignRules)
-    words = sorted(r.number_words, key=len, reverse=True)
-    alt = "|".join(words)
-    num = (r"\b(?=[\dzotfsenhZOTFSENH])(?<![\d.,:/<>\u2264\u2265+-])(?<![<>\u2264\u2265][\s\xa0])(?:\d{1,3}(?:[,\s\xa0]\d{3})+(?!\d)|\d+)"
-           r"(?![\d:%]|[.,]\d|\s?%)|\b(?:(?:" + alt
-           + r")(?:[\s-]+(?:and\s+)?(?:" + alt + r"))*)\b")
-    num = "(?:" + num + ")"
-    person = "(?:" + "|".join(map(re.escape, r.person_words)) + ")"
-    return _Compiled(
-        registries=[(tuple(g.hints), re.compile(g.require) if g.require else None, re.compile(g.pattern), g.format, g.upper)
-                    for g in r.registries],
-        phases=[(re.compile(p.pattern, re.I), p.phase) for p in r.phases],
-        phase_skip=re.compile(r.phase_skip.pattern, re.I),
-        counts=[(tuple(c.keywords), re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)),
-                 c.weight, c.nonrandomized_only, c.pattern.startswith("(?i)(NUM)")) for c in r.n_randomized],
-        number=re.compile("(?i)" + num),
-        n_list_guard=re.compile(r.n_list_guard.replace("NUM", num)),
-        number_words=r.number_words,
-        allocation=re.compile(r.allocation.pattern),
-        arm_cues=[(tuple(c.keywords), re.compile(c.pattern)) for c in r.arm_list_cues if c.kind == "randomization"],
-        compare_cues=[(tuple(c.keywords), re.compile(c.pattern)) for c in r.arm_list_cues if c.kind == "compare"],
-        arm_either=re.compile(r.arm_either.pattern),
-        arm_sep=re.compile(r.arm_separators),
-        title_cues=[(c.kind, re.compile(c.pattern)) for c in r.title_cues],
-        title_prefix=re.compile(r.title_prefix),
-        title_or_not_list=re.compile(r.title_or_not_list.pattern),
-        shared_head=re.compile(r.shared_head_modifiers),
-        group_mention=re.compile(r.group_mention.pattern),
-        group_generic=re.compile(r.group_mention.generic),
-        group_org=re.compile(r.group_mention.organization),
-        label_groups=re.compile(r.label_groups.pattern),
-        arm_labels=re.compile(r.arm_labels.pattern),
-        arm_list_end=re.compile(r.arm_list_end),
-        historical_own=re.compile(r.historical_own.pattern),
-        described_gate=re.compile(r.described_gate.pattern),
-        role_label=re.compile(r.role_label),
-        list_section=_ListSection(re.compile(r.list_section.label), re.compile(r.list_section.count)),
-        dose_list=re.compile(r.dose_list.pattern),
-        described_arm=re.compile(r.described_arm.pattern),
-        add_on_tail=re.compile(r.add_on_tail.pattern),
-        role_regimen=r.role_regimen.pattern,
-        semicolon_list=re.compile(r.semicolon_list.pattern),
-        historical_other=re.compile(r.historical_other.pattern),
-        single_arm_gate=re.compile(r.single_arm_gate.pattern),
-        single_arm_cues=[(c.source, re.compile(c.pattern)) for c in r.single_arm_cues],
-        single_arm_not=re.compile(r.single_arm_not),
-        arm_synonyms=[(re.compile(p), rep) for p, rep in r.arm_synonyms],
-        arm_tail=re.compile(r.arm_tail_cut),
-        arm_strip_first=[re.compile(s) for s in r.arm_strip_first],
-        arm_strip=[re.compile(s) for s in r.arm_strip],
-        arm_not_names=re.compile(r.arm_not_names),
-        abbr_not=re.compile(r.abbreviations_not_arms),
-        control=re.compile(r.control_words),
-        strict_control=re.compile(r.strict_control),
-        experimental=re.compile(r.experimental_words),
-        filler=frozenset(r.filler_words),
-        alias_stop=frozenset(r.alias_stopwords),
-        populations=[(tuple(p.keywords), re.compile(p.pattern)) for p in r.population_cues],
-    )
-
-
-# ---------------------------------------------------------------- public types
 @dataclass
 class Arm:
     """One compared group: its short name, other ways the text names it, and its role."""
@@ -298,141 +42,12 @@ class Frame:
         default=None, repr=False, compare=False)
 
 
-# ---------------------------------------------------------------- registry ids, phase, size
-def registrations(text: str, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """Registry ids named in `text` and in `extra` (DataBankList), normalised as the gold writes them."""
-    found: list[tuple[int, str]] = []
-    for src_i, src in enumerate([text, *extra]):
-        low = src.lower()
-        for hints, require, pat, fmt, upper in rules().registries:
-            if not any(h in low for h in hints) or require and not require.search(src):
-                continue  # the patterns start with \b or a lookbehind: slow to scan for
-            for m in pat.finditer(src):
-                groups = [g for g in m.groups() if g is not None]
-                groups = [g.upper() for g in groups] if upper else groups
-                found.append((src_i * 10**9 + m.start(), fmt.format(*groups)))
-    out: list[str] = []
-    for _, rid in sorted(found):
-        if rid not in out:
-            out.append(rid)
-    return out
-
-
-_SENT_END = re.compile(r"[.;!?](?<!\bvs.)(?<!\bv.)(?<!\be\.g.)(?<!\bi\.e.)(?<!\bet al.)(?=\s+[A-Z0-9(\[])|\n")
-
-
-@lru_cache(maxsize=64)
-def _sentences(text: str) -> tuple[tuple[int, str], ...]:
-    """Rough sentence split that keeps offsets ("vs." and "e.g." do not end a sentence)."""
-    out, start = [], 0
-    for m in _SENT_END.finditer(text):
-        if m.group() == ";" and text.count("(", start, m.start()) > text.count(")", start, m.start()):
-            continue  # "(N=140; 13-19 years)"
-        out.append((start, text[start:m.end()]))
-        start = m.end()
-    if start < len(text):
-        out.append((start, text[start:]))
-    return tuple((s + len(t) - len(t.lstrip()), t.strip()) for s, t in out if t.strip())
-
-
-def phase(title: str, sections: list[tuple[str | None, str]]) -> str | None:
-    """The trial's own phase: the title's first, else the first body mention not about another trial."""
-    comp = rules()
-    for label, text in [(None, title), *sections]:
-        if label and re.search(r"(?i)conclusion|interpretation|discussion", label):
-            continue
-        for _, sent in _sentences(text):
-            if "phase" not in sent.lower():
-                continue
-            hits = []
-            for pat, ph in comp.phases:
-                hits += [(m.start(), ph) for m in pat.finditer(sent)]
-            if not hits:
-                continue
-            if label is not None or text is not title:
-                if comp.phase_skip.search(sent):
-                    continue
-            return min(hits)[1]
-    return None
-
-
-def _to_int(token: str, words: dict[str, int]) -> int | None:
-    token = token.strip().lower()
-    if re.fullmatch(r"\d{1,3}(?:[,\s\xa0]\d{3})+|\d+", token):
-        return int(re.sub(r"\D", "", token))
-    total = current = 0
-    for w in re.split(r"[\s-]+", token):
-        if w == "and":
-            continue
-        v = words.get(w)
-        if v is None:
-            return None
-        if v == 100:
-            current = (current or 1) * 100
-        elif v == 1000:
-            total += (current or 1) * 1000
-            current = 0
-        else:
-            current += v
-    return total + current or None
-
-
-_RANDOMIZED = re.compile(r"(?i)\brandomi[sz]|\brandomly\b")
-
-
-def n_randomized(text: str, design_text: str | None = None) -> int | None:
-    """Total randomized (else enrolled, else treated) when the abstract states it as one number.
-
-    A count followed by "and N to/were ..." is one arm of a list, not the total: skipped.
-    Weakest cues ("in 560 patients") are read only in `design_text` (not RESULTS) when given.
-    """
-    comp = rules()
-    sentences = _sentences(text)
-    randomized = any(_RANDOMIZED.search(s) and not comp.phase_skip.search(s) for _, s in sentences)
-    design_sents = sentences if design_text is None else _sentences(design_text)
-    best: tuple[int, int, int] | None = None
-    lower = {s: s.lower() for _, s in (*sentences, *design_sents)}
-    numbers: dict[str, list[int]] = {}
-    for keywords, pat, weight, nonrandomized_only, leading_num in comp.counts:
-        if nonrandomized_only and randomized or best is not None and weight < best[0]:
-            continue  # a lighter cue never beats the count already found
-        for start, sent in (sentences if weight >= 0 else design_sents):
-            if best is not None and weight == best[0] and start >= -best[1]:
-                break  # nor does a later one of the same weight
-            low = lower[sent]
-            if not any(k in low for k in keywords):
-                continue
-            if leading_num:  # try the pattern only where a number starts
-                if sent not in numbers:
-                    numbers[sent] = [m.start() for m in comp.number.finditer(sent)]
-                found = (pat.match(sent, pos) for pos in numbers[sent])
-                matches = [m for m in found if m]
-            else:
-                matches = list(pat.finditer(sent))
-            for m in matches:
-                n = _to_int(next(g for g in m.groups() if g), comp.number_words)
-                if n is None or n < 6 or comp.n_list_guard.match(sent, m.end(m.lastindex or 1)):
-                    continue
-                key = (weight, -(start + m.start()), n)
-                if best is None or key[:2] > best[:2]:
-                    best = key
-    return best[2] if best else None
-
-
-_RATIO_HINT = re.compile(r"\d\s?:\s?\d")
-
-
-def allocation_ratio(text: str) -> str | None:
-    """The allocation ratio as written ("2:1", "1:1:1"), else None."""
-    if not _RATIO_HINT.search(text):
-        return None  # the pattern's ratio needs "digit:digit"; its searched-for prefixes are slow to scan
-    m = rules().allocation.search(text)
-    return re.sub(r"\s", "", m.group(1)) if m else None
-
-
-# ---------------------------------------------------------------- arms
 _ABBR = re.compile(r"\(([A-Z][A-Za-z0-9/+-]{0,11}|[a-z]?[A-Z]{2,}[A-Za-z0-9/+-]{0,8})(?:\)|[;,]\s)")  # "(mEOC+P; dosing ...)"
+
+
 _LABEL = re.compile(r"(?i)[(\[;,]\s*((?:arm|group|cohort)\s+[A-Z0-9]{1,2})\s*[)\];,]")
+
+
 _DOSE = re.compile(r"(?i)\b\d+(?:[.\u00b7]\d+)?\s*(?:mg|g|\u03bcg|\u00b5g|mcg|ml|IU|Gy)(?:/(?:kg|ml|day|d))?\b")
 
 
@@ -494,6 +109,8 @@ def _plausible(name: str) -> bool:
 
 
 _BRACKETS = re.compile(r"[()\[\]]")
+
+
 _HIDE = str.maketrans({",": "\0", ";": "\1", " ": "\2", ".": "\3"})
 
 
@@ -731,7 +348,11 @@ def _tokens(name: str) -> set[str]:
 
 
 _COMPARE_SEP = re.compile(r"(?i)\s+(?:versus|vs\.?|compared\s+with|compared\s+to)\s+")
+
+
 _COMPARE_WEAK = re.compile(r"(?i)\s+(?:with|to)\s+")
+
+
 _COMPARE_OVER = re.compile(r"(?i)\s+over\s+")
 
 
@@ -768,7 +389,7 @@ def _cue_arms(sections: list[tuple[str | None, str]],
         active = [(keywords, cue) for keywords, cue in cues if any(k in low_text for k in keywords)]
         if not active:
             continue
-        for _, sent in _sentences(text):
+        for _, sent in sentences_of(text):
             sent = _protect(sent)
             low = sent.lower()
             for keywords, cue in active:
@@ -943,7 +564,7 @@ def _listed_interventions(sections: list[tuple[str | None, str]]) -> list[list[_
     for label, text in sections:
         if not label or not comp.list_section.label.search(label):
             continue
-        for _, sent in _sentences(text):
+        for _, sent in sentences_of(text):
             if len(comp.list_section.count.findall(sent)) >= 2:
                 cands = _split_arms(sent.rstrip(". "), short_forms=True)
                 if len(cands) >= 2:
@@ -958,7 +579,7 @@ def _described_groups(sections: list[tuple[str | None, str]]) -> list[list[_Cand
     comp = rules()
     out = []
     for _, text in sections:
-        for _, sent in _sentences(text):
+        for _, sent in sentences_of(text):
             gate = comp.described_gate.search(sent)
             if not gate:
                 continue
@@ -994,7 +615,7 @@ def _single_arm(article: Article) -> list[_Cand]:
     comp = rules()
     text = article.title + "\n" + article.abstract
     if not comp.single_arm_gate.search(text) and any(
-            _RANDOMIZED.search(t) and not comp.phase_skip.search(t) for _, t in _sentences(text)):
+            RANDOMIZED.search(t) and not comp.phase_skip.search(t) for _, t in sentences_of(text)):
         return []  # randomized, unless only a future or earlier trial is ("a randomized trial is warranted")
     low = text.lower()
     best: tuple[float, int, _Cand] | None = None
@@ -1116,7 +737,11 @@ def _order(arms: list[Arm], title: str, text: str = "") -> list[Arm]:
 
 
 _GROUP_PHRASE = re.compile(r"(?i)\b((?:[\w/+-]+\s+){0,2}?[\w/+-]+)[\s-]+(?:group|arm)s?\b(?!\s+(?-i:[A-Z0-9]{1,2}|I{1,3}|IV)\b)")
+
+
 _GROUP_WORD = re.compile(r"(?i)group|arm")
+
+
 _PHRASE_RUN = re.compile(r"[\w/+\s-]*")
 
 
@@ -1203,7 +828,6 @@ def _populations(text: str) -> list[str]:
     return []
 
 
-# ---------------------------------------------------------------- entry points
 def frame(article: Article) -> Frame:
     """The design facts of one abstract, from its title, METHODS and registry list."""
     text = article.abstract
@@ -1218,135 +842,3 @@ def frame(article: Article) -> Frame:
         allocation_ratio=allocation_ratio(text),
     )
     return Frame(trial=trial, arms=arms, populations=_populations(text))
-
-
-# Characters that (?i) matches to an ASCII letter although their lower() is not that letter
-# ("\u212a" Kelvin sign ~ "k", long s ~ "s", dotted/dotless I ~ "i"): a text holding one gets no
-# literal pre-check, so the pre-check below can never drop a term the pattern would match.
-_FOLDS = frozenset("\u0130\u0131\u017f\u212a")
-
-
-def _matcher(fr: Frame) -> list[tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[tuple[str, bool], ...] | None]]:
-    """The alternatives find_arm matches, longest term first: (regex, arm name, the term's
-    ASCII words lower-cased, its case-kept words, its words for _find_literal), the words
-    serving as a literal pre-check. The last is None for a term _find_literal cannot read (a
-    non-ASCII word, or one after the first that starts with "-")."""
-    terms: list[tuple[str, str]] = []
-    for a in fr.arms:
-        for t in [a.name, *a.aliases]:
-            if len(t) >= 2:
-                terms.append((t, a.name))
-    terms.sort(key=lambda x: -len(x[0]))
-    out = []
-    for t, name in terms:
-        words, folded, exact, literal = [], [], [], []
-        for w in t.split():  # abbreviations ("ZA", "PemOx", the "A" of "group A") keep their case
-            esc = re.escape(w)
-            if re.search(r"[A-Z]", w[1:]) or (len(w) <= 3 and w.isupper()):
-                words.append("(?-i:" + esc + ")")
-                exact.append(w)
-                literal.append((w, True))
-            else:
-                words.append(esc)
-                if w.isascii():
-                    folded.append(w.lower())
-                literal.append((w.lower(), False))
-        simple = t.isascii() and not any(w.startswith("-") for w, _ in literal[1:])
-        out.append((r"[\s-]+".join(words), name, tuple(folded), tuple(exact), tuple(literal) if simple else None))
-    return out
-
-
-# after an arm's term: "-based", " alone", " group"; "placebo-controlled" names no arm
-_ARM_TAIL = (r"(?:-(?:based|containing|combination|alone|treated))?"
-             r"(?:[\s-]+(?:combination|alone|monotherapy|therapy|treatment|regimen))?"
-             r"(?:[\s-]+(?:group|arm|cohort)s?)?(?![\w-])")
-_ARM_TAIL_AT = re.compile("(?i)" + _ARM_TAIL)
-
-
-@lru_cache(maxsize=1024)
-def _arm_pattern(alts: tuple[str, ...]) -> re.Pattern[str]:
-    """One alternation of arm terms (group a<i> = the i-th), compiled once per distinct set."""
-    body = "|".join(rf"(?P<a{i}>{alt})" for i, alt in enumerate(alts))
-    return re.compile(r"(?i)(?<![\w])(?:the\s+)?(?:" + body + r")" + _ARM_TAIL)
-
-
-def _term_end(words: tuple[tuple[str, bool], ...], text: str, low: str, q: int) -> int:
-    r"""Where a term's words, joined by [\s-]+, end if they start at q, else -1 (case kept for
-    the words marked so). No word but the first starts with "-", so the run is taken whole."""
-    n = len(text)
-    for k, (w, exact) in enumerate(words):
-        if k:
-            r = q
-            while r < n and (text[r].isspace() or text[r] == "-"):
-                r += 1
-            if r == q:
-                return -1
-            q = r
-        if not (text.startswith(w, q) if exact else low.startswith(w, q)):
-            return -1
-        q += len(w)
-    return q
-
-
-def _find_literal(text: str, low: str, kept: list[tuple[tuple[str, bool], ...]], names: list[str]) -> list[tuple[int, int, str]]:
-    r"""_arm_pattern(kept terms).finditer(text) without compiling it: the same leftmost-first
-    matches, for ASCII terms in a text without the characters (?i) folds onto ASCII letters.
-
-    A match starts at a term's first word or at the "the\s+" before it; at such a start the
-    pattern tries "the" + each term in order, then each term alone, each followed by _ARM_TAIL."""
-    n = len(text)
-    starts = set()
-    for words in kept:
-        w, exact = words[0]
-        src = text if exact else low
-        i = src.find(w)
-        while i >= 0:
-            starts.add(i)
-            r = i
-            while r > 0 and text[r - 1].isspace():
-                r -= 1
-            if r < i and r >= 3 and low.startswith("the", r - 3):
-                starts.add(r - 3)
-            i = src.find(w, i + 1)
-    out: list[tuple[int, int, str]] = []
-    pos = 0
-    for p in sorted(starts):
-        if p < pos or p and (text[p - 1].isalnum() or text[p - 1] == "_"):  # (?<![\w])
-            continue
-        heads = []
-        if low.startswith("the", p) and p + 3 < n and text[p + 3].isspace():
-            q = p + 3
-            while q < n and text[q].isspace():
-                q += 1
-            heads.append(q)
-        heads.append(p)
-        hit = next(((e.end(), name) for q in heads for words, name in zip(kept, names)
-                    if (end := _term_end(words, text, low, q)) >= 0 and (e := _ARM_TAIL_AT.match(text, end))), None)
-        if hit:
-            out.append((p, hit[0], hit[1]))
-            pos = hit[0]
-    return out
-
-
-def find_arm(text: str, frame: Frame) -> list[tuple[int, int, str]]:
-    """Every place in `text` that names an arm: (start, end, arm name), longest first, no overlaps.
-
-    Only the terms whose every word occurs in `text` are tried: a term that cannot match
-    changes no match of an alternation. Those are matched by _find_literal, or, when it cannot
-    read them, by a pattern compiled (and cached) for them alone."""
-    if frame._terms is None:
-        frame._terms = _matcher(frame)
-    low = text.lower()
-    check = _FOLDS.isdisjoint(text)
-    kept = [(alt, name, literal) for alt, name, folded, exact, literal in frame._terms
-            if not check or all(w in low for w in folded) and all(w in text for w in exact)]
-    if not kept:
-        return []
-    if check and all(literal is not None for _, _, literal in kept):
-        return _find_literal(text, low, [literal for _, _, literal in kept], [name for _, name, _ in kept])
-    pat = _arm_pattern(tuple(alt for alt, _, _ in kept))
-    out = []
-    for m in pat.finditer(text):
-        idx = next(int(k[1:]) for k, v in m.groupdict().items() if v is not None)
-        out.append((m.start(), m.end(), kept[idx][1]))
-    return out

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from extractor import design
+from extractor import arm_spans, design
 from extractor.design import Arm, Frame, find_arm, frame
 from extractor.errors import RuleError
 from extractor.models import Article, Section, Trial
@@ -354,8 +354,8 @@ def test_find_arm_precheck_drops_no_match(text: str) -> None:
     fr = Frame(trial=Trial(), arms=[Arm("placebo", ["placebo group", "PL"]), Arm("ZA (arm A)", ["ZA", "arm A", "sub"]),
                                     Arm("high-dose drug", ["the drug", "anti- PD1", "drug \u00e9"])])
     got = find_arm(text, fr)
-    terms = design._matcher(fr)
-    pat = design._arm_pattern(tuple(alt for alt, *_ in terms))
+    terms = arm_spans._matcher(fr)
+    pat = arm_spans._arm_pattern(tuple(alt for alt, *_ in terms))
     want = [(m.start(), m.end(), terms[next(int(k[1:]) for k, v in m.groupdict().items() if v is not None)][1])
             for m in pat.finditer(text)]
     assert got == want

@@ -24,6 +24,13 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Flagged(Rule):
+    """A pattern with examples of text it must (true) or must not (false) match."""
+
+    pattern: str
+    examples: list[tuple[str, bool]]
+
+
 @lru_cache(maxsize=None)
 def _read(name: str) -> object:
     try:
@@ -46,4 +53,4 @@ def load_rules(name: str, model: type[M]) -> M:
         raise RuleError(f"rules/{name}.json: {where}: {first['msg']}") from e
 
 
-__all__ = ["Rule", "load_rules"]
+__all__ = ["Flagged", "Rule", "load_rules"]

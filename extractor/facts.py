@@ -1,0 +1,142 @@
+"""The trial facts a frame reports beside its arms: registry ids, phase, number randomized,
+allocation ratio, each read by rules/design.json's patterns from the title, METHODS and the
+registry list."""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from .design_rules import rules
+
+__all__ = ["allocation_ratio", "n_randomized", "phase", "registrations"]
+
+
+def registrations(text: str, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Registry ids named in `text` and in `extra` (DataBankList), normalised as the gold writes them."""
+    found: list[tuple[int, str]] = []
+    for src_i, src in enumerate([text, *extra]):
+        low = src.lower()
+        for hints, require, pat, fmt, upper in rules().registries:
+            if not any(h in low for h in hints) or require and not require.search(src):
+                continue  # the patterns start with \b or a lookbehind: slow to scan for
+            for m in pat.finditer(src):
+                groups = [g for g in m.groups() if g is not None]
+                groups = [g.upper() for g in groups] if upper else groups
+                found.append((src_i * 10**9 + m.start(), fmt.format(*groups)))
+    out: list[str] = []
+    for _, rid in sorted(found):
+        if rid not in out:
+            out.append(rid)
+    return out
+
+
+_SENT_END = re.compile(r"[.;!?](?<!\bvs.)(?<!\bv.)(?<!\be\.g.)(?<!\bi\.e.)(?<!\bet al.)(?=\s+[A-Z0-9(\[])|\n")
+
+
+@lru_cache(maxsize=64)
+def sentences_of(text: str) -> tuple[tuple[int, str], ...]:
+    """Rough sentence split that keeps offsets ("vs." and "e.g." do not end a sentence)."""
+    out, start = [], 0
+    for m in _SENT_END.finditer(text):
+        if m.group() == ";" and text.count("(", start, m.start()) > text.count(")", start, m.start()):
+            continue  # "(N=140; 13-19 years)"
+        out.append((start, text[start:m.end()]))
+        start = m.end()
+    if start < len(text):
+        out.append((start, text[start:]))
+    return tuple((s + len(t) - len(t.lstrip()), t.strip()) for s, t in out if t.strip())
+
+
+def phase(title: str, sections: list[tuple[str | None, str]]) -> str | None:
+    """The trial's own phase: the title's first, else the first body mention not about another trial."""
+    comp = rules()
+    for label, text in [(None, title), *sections]:
+        if label and re.search(r"(?i)conclusion|interpretation|discussion", label):
+            continue
+        for _, sent in sentences_of(text):
+            if "phase" not in sent.lower():
+                continue
+            hits = []
+            for pat, ph in comp.phases:
+                hits += [(m.start(), ph) for m in pat.finditer(sent)]
+            if not hits:
+                continue
+            if label is not None or text is not title:
+                if comp.phase_skip.search(sent):
+                    continue
+            return min(hits)[1]
+    return None
+
+
+def _to_int(token: str, words: dict[str, int]) -> int | None:
+    token = token.strip().lower()
+    if re.fullmatch(r"\d{1,3}(?:[,\s\xa0]\d{3})+|\d+", token):
+        return int(re.sub(r"\D", "", token))
+    total = current = 0
+    for w in re.split(r"[\s-]+", token):
+        if w == "and":
+            continue
+        v = words.get(w)
+        if v is None:
+            return None
+        if v == 100:
+            current = (current or 1) * 100
+        elif v == 1000:
+            total += (current or 1) * 1000
+            current = 0
+        else:
+            current += v
+    return total + current or None
+
+
+RANDOMIZED = re.compile(r"(?i)\brandomi[sz]|\brandomly\b")
+
+
+def n_randomized(text: str, design_text: str | None = None) -> int | None:
+    """Total randomized (else enrolled, else treated) when the abstract states it as one number.
+
+    A count followed by "and N to/were ..." is one arm of a list, not the total: skipped.
+    Weakest cues ("in 560 patients") are read only in `design_text` (not RESULTS) when given.
+    """
+    comp = rules()
+    sentences = sentences_of(text)
+    randomized = any(RANDOMIZED.search(s) and not comp.phase_skip.search(s) for _, s in sentences)
+    design_sents = sentences if design_text is None else sentences_of(design_text)
+    best: tuple[int, int, int] | None = None
+    lower = {s: s.lower() for _, s in (*sentences, *design_sents)}
+    numbers: dict[str, list[int]] = {}
+    for keywords, pat, weight, nonrandomized_only, leading_num in comp.counts:
+        if nonrandomized_only and randomized or best is not None and weight < best[0]:
+            continue  # a lighter cue never beats the count already found
+        for start, sent in (sentences if weight >= 0 else design_sents):
+            if best is not None and weight == best[0] and start >= -best[1]:
+                break  # nor does a later one of the same weight
+            low = lower[sent]
+            if not any(k in low for k in keywords):
+                continue
+            if leading_num:  # try the pattern only where a number starts
+                if sent not in numbers:
+                    numbers[sent] = [m.start() for m in comp.number.finditer(sent)]
+                found = (pat.match(sent, pos) for pos in numbers[sent])
+                matches = [m for m in found if m]
+            else:
+                matches = list(pat.finditer(sent))
+            for m in matches:
+                n = _to_int(next(g for g in m.groups() if g), comp.number_words)
+                if n is None or n < 6 or comp.n_list_guard.match(sent, m.end(m.lastindex or 1)):
+                    continue
+                key = (weight, -(start + m.start()), n)
+                if best is None or key[:2] > best[:2]:
+                    best = key
+    return best[2] if best else None
+
+
+_RATIO_HINT = re.compile(r"\d\s?:\s?\d")
+
+
+def allocation_ratio(text: str) -> str | None:
+    """The allocation ratio as written ("2:1", "1:1:1"), else None."""
+    if not _RATIO_HINT.search(text):
+        return None  # the pattern's ratio needs "digit:digit"; its searched-for prefixes are slow to scan
+    m = rules().allocation.search(text)
+    return re.sub(r"\s", "", m.group(1)) if m else None
