@@ -347,7 +347,7 @@ def _at(name: str, t: str, pos: int) -> bool:
 
 
 def _holds(c: _Context, win: str) -> bool:
-    """in_context on its window. Asked for nearly every number (~10 times a sentence): the
+    """in_context on its window. Asked for nearly every number (~8 times a sentence): the
     common answers (no phrase ends in the last word, no listed word in the window) come
     without splitting the window."""
     end = win.rstrip()
