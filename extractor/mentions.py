@@ -347,7 +347,7 @@ def _at(name: str, t: str, pos: int) -> bool:
 
 
 def _holds(c: _Context, win: str) -> bool:
-    """in_context on its window. Asked for nearly every number (~10 times a sentence): the
+    """in_context on its window. Asked for nearly every number (~8 times a sentence): the
     common answers (no phrase ends in the last word, no listed word in the window) come
     without splitting the window."""
     end = win.rstrip()
@@ -661,11 +661,11 @@ def _group(t: str, ms: list[Mention]) -> list[Mention]:
             a = ms[i - 1]
             same = a.type == m.type and (a.type != "ratio" or a.ratio_kind == m.ratio_kind) and \
                 ("adjective" in a.flags) == ("adjective" in m.flags)  # "15.8 months, and 5-year OS"
-            gap = _drop_ranges(t[a.end:m.start])
-            if same and m.start >= a.end and not resp.search(gap) and \
-                    (_gap_ok(gap, "list_gap") or _gap_ok(gap, "comparison_gap")):
-                groups[-1].append(i)
-                continue
+            if same and m.start >= a.end:
+                gap = _drop_ranges(t[a.end:m.start])
+                if not resp.search(gap) and (_gap_ok(gap, "list_gap") or _gap_ok(gap, "comparison_gap")):
+                    groups[-1].append(i)
+                    continue
         groups.append([i])
     out = list(ms)
     lists = [g for g in groups if len(g) > 1]

@@ -126,8 +126,8 @@ def _groups() -> tuple[re.Pattern[str], _Groups, re.Pattern[str], _Groups]:
 
 
 def _may_match(text: str) -> bool:
-    """False when no phrase can match `text`: each lacks one of its runs (tokenizing the
-    text costs ~20 times this test, and four texts in five fail it)."""
+    """False when no phrase can match `text`: each lacks one of its runs. Most texts fail it
+    (26,789 of the 30,925 that extraction asks about in the bench corpus), untokenized."""
     if _anchors() is None:
         return True
     lower_gate, lower, exact_gate, exact = _groups()
