@@ -571,6 +571,16 @@ def _is_year(t: str, it: _Item) -> bool:
     return it.vend - it.start == 4 and 1900 <= it.value <= 2100 and t[it.start:it.vend].isdigit()
 
 
+_LEADING_INTERVAL = re.compile(r"\s*(?:\[[^\[\]]*\]|\([^()]*\))")
+
+
+def _drop_interval(gap: str) -> str:
+    """A gap without the value's own bracketed interval: "13.1 [95% CI 10.6-16.5] vs 4.6 [4.2-5.4]
+    months" is a list of two durations."""
+    m = _LEADING_INTERVAL.match(gap)
+    return gap[m.end():] if m and compiled().p["ci"].search(m.group()) else gap
+
+
 def _type_lists(t: str, items: list[_Item]) -> list[_Item]:
     """Give bare numbers the type of the list they end in ('8.8 vs 4.9 months'); drop ranges."""
     drop: set[int] = set()
@@ -580,8 +590,8 @@ def _type_lists(t: str, items: list[_Item]) -> list[_Item]:
         if b.type and (a.type is None or a.type == b.type) and not a.not_reached and (
                 _gap_ok(gap, "range_sep") or (gap.strip() == "and" and _at("range_start", t, a.start))):
             drop.update((i, i + 1))  # "62 to 65%", "3-5 months", "between 11 and 20 days": a range
-        elif a.type is None and b.type and _gap_ok(gap, "list_gap") and not _is_year(t, a) and \
-                (not b.hyphen or gap.startswith("-")):  # "1-, 2- and 3-year" but not "2010, 5-year"
+        elif a.type is None and b.type and (_gap_ok(gap, "list_gap") or _gap_ok(_drop_interval(gap), "list_gap")) \
+                and not _is_year(t, a) and (not b.hyphen or gap.startswith("-")):  # "1-, 2- and 3-year" but not "2010, 5-year"
             a.type, a.unit = b.type, b.unit
             if b.type == "duration" and _at("timepoint", t, a.start):
                 a.flags = ("timepoint",)  # "at 1 and 3 years"
