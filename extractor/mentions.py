@@ -706,6 +706,44 @@ _DIGIT = re.compile(r"\d")
 _BARE_ASYMMETRY = 0.05
 
 
+_CI_MARK = re.compile(r"(?:95\s?%\s*)?(?:\bCIs?\b|confidence intervals?)[,:]?\s*")
+_PAIR = re.compile(r"(\d+(?:\.\d+)?)\s*%?\s*(?:to|-|\u2013)\s*(\d+(?:\.\d+)?)\s*%?")
+_PAIR_SEP = re.compile(r"\s*(?:,\s*and|,|and)\s*")
+
+
+def _interval_lists(t: str, ms: list[Mention]) -> list[Mention]:
+    """A list of values followed by its intervals in one bracket ("4.0 and 2.5 months ...,
+    respectively (95% CI, 2.5 to 5.3 and 1.9 to 3.8, respectively)"): the i-th interval is the
+    i-th value's, not all of them the last value's."""
+    out = list(ms)
+    groups: dict[int, list[int]] = {}
+    for i, m in enumerate(out):
+        if m.group is not None:
+            groups.setdefault(m.group, []).append(i)
+    for idx in groups.values():
+        last = out[idx[-1]]
+        if len(idx) < 2 or last.ci_low is None or any(out[i].ci_low is not None for i in idx[:-1]):
+            continue
+        mark = _CI_MARK.search(t, last.value_end, last.end)
+        if mark is None:
+            continue
+        pairs, pos = [], mark.end()
+        while len(pairs) <= len(idx):
+            p = _PAIR.match(t, pos)
+            if p is None:
+                break
+            pairs.append((float(p.group(1)), float(p.group(2))))
+            sep = _PAIR_SEP.match(t, p.end())
+            if sep is None:
+                break
+            pos = sep.end()
+        if len(pairs) != len(idx) or pairs[0] != (last.ci_low, last.ci_high):
+            continue
+        for i, (lo, hi) in zip(idx, pairs):
+            out[i] = replace(out[i], ci_low=lo, ci_high=hi, ci_level=last.ci_level)
+    return out
+
+
 def find_mentions(text: str) -> list[Mention]:
     """All numeric result mentions of `text` (one sentence, or any string), in text order."""
     if not text:
@@ -722,4 +760,4 @@ def find_mentions(text: str) -> list[Mention]:
     mentions = _ratios(t, used, text)
     mentions += _counts(t, used)
     mentions += _typed(t, _type_lists(t, _items(t, used)), used)
-    return _group(t, mentions)
+    return _interval_lists(t, _group(t, mentions))
