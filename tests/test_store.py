@@ -105,6 +105,21 @@ def test_delete_cascades_and_updates_fts(db) -> None:
     assert db.conn.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'trial'").fetchone() == (1,)
 
 
+def test_a_pmid_new_and_revised_in_one_batch_is_indexed_once(db) -> None:
+    """save() indexes new articles at the end of the batch: one updated in the same batch
+    must still leave an FTS index that matches the articles table."""
+    first, second = _record("1"), _record("1", 2)
+    second.article = _article("1", "Median survival was 9.0 months with revisumab.")
+    store.save(db, [_record("2"), first, second, _record("3")])
+    db.conn.execute("INSERT INTO articles_fts(articles_fts, rank) VALUES ('integrity-check', 1)")
+    match = "SELECT a.pmid FROM articles_fts f JOIN articles a ON a.rowid = f.rowid WHERE articles_fts MATCH ?"
+    assert db.conn.execute(match, ("revisumab",)).fetchall() == [("1",)]
+    assert db.conn.execute(match, ("drugamab",)).fetchall() == [("2",), ("3",)]
+    assert db.conn.execute("SELECT count(*) FROM measurements WHERE pmid = '1'").fetchone() == (2,)
+    assert db.conn.execute("SELECT text FROM sections WHERE pmid = '1'").fetchall() == [
+        ("Median survival was 9.0 months with revisumab.",)]
+
+
 def test_iter_raw_all_or_some(db) -> None:
     store.save(db, [_record("1"), _record("2")])
     assert [p for p, _ in store.iter_raw(db)] == ["1", "2"]
