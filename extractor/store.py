@@ -217,7 +217,9 @@ pending rows written first, since its update trigger deletes from the index."""
 _ARTICLE_COLS = ("pmid", "doi", "pmcid", "title", "journal", "year", "language",
                  "publication_types", "mesh", "keywords", "registry_ids", "abstract",
                  "is_rct", "source")
-_SELECT_ARTICLE = f"SELECT {', '.join(_ARTICLE_COLS)} FROM articles WHERE pmid = ?"
+_IN_BATCH = "pmid IN (SELECT value FROM json_each(?))"  # one JSON list parameter: no variable limit
+_SELECT_ARTICLES = f"SELECT {', '.join(_ARTICLE_COLS)} FROM articles WHERE {_IN_BATCH}"
+_SELECT_RAW_SHA1 = f"SELECT pmid, sha1 FROM raw_records WHERE {_IN_BATCH}"
 _INSERT_ARTICLE = f"INSERT INTO articles ({', '.join(_ARTICLE_COLS)}) VALUES ({', '.join('?' * len(_ARTICLE_COLS))})"
 _UPDATE_ARTICLE = f"UPDATE articles SET {', '.join(f'{c} = ?' for c in _ARTICLE_COLS[1:])} WHERE pmid = ?"
 _INSERT_SECTION = 'INSERT INTO sections (pmid, idx, label, category, text, "offset") VALUES (?, ?, ?, ?, ?, ?)'
@@ -233,20 +235,24 @@ def save(db: sqlite_utils.Database, records: Iterable[Record]) -> int:
 
     An unchanged article is left untouched (same rows, no FTS churn), so re-ingesting
     the same input changes nothing. Articles and raw records are written one by one (each
-    is compared with what is stored); an article's sections, trial and measurements are
-    replaced for the whole batch at once, the last version of a PMID that occurs twice
-    winning, as it would one by one.
+    is compared with what is stored, looked up for the whole batch in one query); an
+    article's sections, trial and measurements are replaced for the whole batch at once,
+    the last version of a PMID that occurs twice winning, as it would one by one.
     """
     conn = db.conn
+    records = list(records)
     n_meas = 0
     fts: list[tuple] = []  # new articles' FTS rows, written together (see FTS_INSERT)
     children: dict[str, tuple[list[tuple], tuple, list[tuple]]] = {}  # pmid -> sections, trial, measurements
     stored_at = now()  # one timestamp per batch (one transaction): datetime.now() per record costs 3%
     with transaction(conn):
+        stored = _lookup(conn, _SELECT_ARTICLES, [r.article.pmid for r in records])
+        sha1s = _lookup(conn, _SELECT_RAW_SHA1, [r.article.pmid for r in records if r.xml is not None])
         for rec in records:
             a = rec.article
             row = _article_row(rec)
-            old = conn.execute(_SELECT_ARTICLE, (a.pmid,)).fetchone()
+            old = stored.get(a.pmid)
+            stored[a.pmid] = row
             if old is None:
                 fts.append((conn.execute(_INSERT_ARTICLE, row).lastrowid, a.title, row[11]))
             elif old != row:
@@ -262,7 +268,7 @@ def save(db: sqlite_utils.Database, records: Iterable[Record]) -> int:
             )
             n_meas += len(rec.measurements)
             if rec.xml is not None:
-                _save_raw(conn, a.pmid, rec.xml, rec.source, stored_at)
+                _save_raw(conn, a.pmid, rec.xml, rec.source, stored_at, sha1s)
         pmids = [(pmid,) for pmid in children]
         conn.executemany("DELETE FROM sections WHERE pmid = ?", pmids)
         conn.executemany(_INSERT_SECTION, [r for sections, _t, _m in children.values() for r in sections])
@@ -273,10 +279,19 @@ def save(db: sqlite_utils.Database, records: Iterable[Record]) -> int:
     return n_meas
 
 
-def _save_raw(conn: sqlite3.Connection, pmid: str, xml: bytes, source: str | None, stored_at: str) -> None:
+def _lookup(conn: sqlite3.Connection, select: str, pmids: list[str]) -> dict[str, tuple]:
+    """PMID -> stored row (first column the PMID) for a whole batch, in one query."""
+    return {r[0]: r for r in conn.execute(select, (json.dumps(pmids),))}
+
+
+def _save_raw(conn: sqlite3.Connection, pmid: str, xml: bytes, source: str | None, stored_at: str,
+              sha1s: dict[str, tuple]) -> None:
+    """Insert or replace one raw record unless the same XML is stored; `sha1s` (pmid ->
+    (pmid, sha1) as stored) is the batch's lookup, kept up to date."""
     sha1 = hashlib.sha1(xml).hexdigest()
-    old = conn.execute("SELECT sha1 FROM raw_records WHERE pmid = ?", (pmid,)).fetchone()
-    if old is None or old[0] != sha1:
+    old = sha1s.get(pmid)
+    sha1s[pmid] = (pmid, sha1)
+    if old is None or old[1] != sha1:
         # fetched_at is when the PMID was first stored: a revised version replaces the XML
         # but keeps it, so re-running a file that holds two versions of a PMID (baseline
         # files do) ends with identical rows.
@@ -289,10 +304,12 @@ def _save_raw(conn: sqlite3.Connection, pmid: str, xml: bytes, source: str | Non
 
 def save_raw(db: sqlite_utils.Database, items: Iterable[tuple[str, bytes]], source: str | None) -> None:
     """Store raw <PubmedArticle> XML by PMID (fetch uses this before extraction)."""
+    items = list(items)
     stored_at = now()
     with transaction(db.conn):
+        sha1s = _lookup(db.conn, _SELECT_RAW_SHA1, [pmid for pmid, _xml in items])
         for pmid, xml in items:
-            _save_raw(db.conn, pmid, xml, source, stored_at)
+            _save_raw(db.conn, pmid, xml, source, stored_at, sha1s)
 
 
 def raw_xml(db: sqlite_utils.Database, pmid: str) -> bytes | None:

@@ -83,11 +83,11 @@ def test_a_failing_batch_writes_nothing(db, monkeypatch: pytest.MonkeyPatch) -> 
     real = store._save_raw
     calls = []
 
-    def failing(conn, pmid, xml, source, stored_at):
+    def failing(conn, pmid, xml, source, stored_at, sha1s):
         calls.append(pmid)
         if pmid == "3":
             raise RuntimeError("disk went away")
-        real(conn, pmid, xml, source, stored_at)
+        real(conn, pmid, xml, source, stored_at, sha1s)
 
     monkeypatch.setattr(store, "_save_raw", failing)
     with pytest.raises(RuntimeError):
