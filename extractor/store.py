@@ -113,7 +113,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5(
     title, abstract, content='articles', content_rowid='rowid'
 );
 -- A new article's FTS row is written by save() at the end of its batch (FTS_INSERT),
--- not by an AFTER INSERT trigger, which costs 4x more. Updates and deletes stay triggers.
+-- not by an AFTER INSERT trigger, which costs 2-3x more. Updates and deletes stay triggers.
 DROP TRIGGER IF EXISTS articles_ai;
 CREATE TRIGGER IF NOT EXISTS articles_ad AFTER DELETE ON articles BEGIN
     INSERT INTO articles_fts(articles_fts, rowid, title, abstract)
@@ -210,8 +210,8 @@ FTS_INSERT = "INSERT INTO articles_fts(rowid, title, abstract) VALUES (?, ?, ?)"
 
 save() runs these at the end of a batch's transaction, not after each article: FTS5
 writes out its pending index data at every statement savepoint (a trigger, an INSERT
-OR REPLACE, a foreign key), so indexing between other writes costs 4x more (about
-0.25 against 0.06 ms an article). An article updated in the same batch has its
+OR REPLACE, a foreign key), so indexing between other writes costs 2-3x more (about
+0.25 against 0.1 ms a bench article). An article updated in the same batch has its
 pending rows written first, since its update trigger deletes from the index."""
 
 _ARTICLE_COLS = ("pmid", "doi", "pmcid", "title", "journal", "year", "language",
@@ -244,7 +244,7 @@ def save(db: sqlite_utils.Database, records: Iterable[Record]) -> int:
     n_meas = 0
     fts: list[tuple] = []  # new articles' FTS rows, written together (see FTS_INSERT)
     children: dict[str, tuple[list[tuple], tuple, list[tuple]]] = {}  # pmid -> sections, trial, measurements
-    stored_at = now()  # one timestamp per batch (one transaction): datetime.now() per record costs 3%
+    stored_at = now()  # one timestamp per batch (one transaction): datetime.now() per record is 3% of save
     with transaction(conn):
         stored = _lookup(conn, _SELECT_ARTICLES, [r.article.pmid for r in records])
         sha1s = _lookup(conn, _SELECT_RAW_SHA1, [r.article.pmid for r in records if r.xml is not None])
