@@ -238,6 +238,8 @@ def _text(elem: etree._Element | None) -> str:
     """Element text with inline markup (<i>, <sup>, MathML) kept as its text."""
     if elem is None:
         return ""
+    if not len(elem):  # no markup inside (the usual case): its text is all there is
+        return (elem.text or "").strip()
     return "".join(elem.itertext()).strip()
 
 

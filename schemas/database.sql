@@ -95,10 +95,6 @@ CREATE VIRTUAL TABLE articles_fts USING fts5(
     title, abstract, content='articles', content_rowid='rowid'
 );
 
-CREATE TRIGGER articles_ai AFTER INSERT ON articles BEGIN
-    INSERT INTO articles_fts(rowid, title, abstract) VALUES (new.rowid, new.title, new.abstract);
-END;
-
 CREATE TRIGGER articles_ad AFTER DELETE ON articles BEGIN
     INSERT INTO articles_fts(articles_fts, rowid, title, abstract)
         VALUES ('delete', old.rowid, old.title, old.abstract);

@@ -83,11 +83,11 @@ def test_a_failing_batch_writes_nothing(db, monkeypatch: pytest.MonkeyPatch) -> 
     real = store._save_raw
     calls = []
 
-    def failing(conn, pmid, xml, source):
+    def failing(conn, pmid, xml, source, stored_at, sha1s):
         calls.append(pmid)
         if pmid == "3":
             raise RuntimeError("disk went away")
-        real(conn, pmid, xml, source)
+        real(conn, pmid, xml, source, stored_at, sha1s)
 
     monkeypatch.setattr(store, "_save_raw", failing)
     with pytest.raises(RuntimeError):
@@ -103,6 +103,21 @@ def test_delete_cascades_and_updates_fts(db) -> None:
     for table in ("articles", "sections", "trials", "measurements", "raw_records"):
         assert store.stored_pmids(db, table) == {"2"}, table
     assert db.conn.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'trial'").fetchone() == (1,)
+
+
+def test_a_pmid_new_and_revised_in_one_batch_is_indexed_once(db) -> None:
+    """save() indexes new articles at the end of the batch: one updated in the same batch
+    must still leave an FTS index that matches the articles table."""
+    first, second = _record("1"), _record("1", 2)
+    second.article = _article("1", "Median survival was 9.0 months with revisumab.")
+    store.save(db, [_record("2"), first, second, _record("3")])
+    db.conn.execute("INSERT INTO articles_fts(articles_fts, rank) VALUES ('integrity-check', 1)")
+    match = "SELECT a.pmid FROM articles_fts f JOIN articles a ON a.rowid = f.rowid WHERE articles_fts MATCH ?"
+    assert db.conn.execute(match, ("revisumab",)).fetchall() == [("1",)]
+    assert db.conn.execute(match, ("drugamab",)).fetchall() == [("2",), ("3",)]
+    assert db.conn.execute("SELECT count(*) FROM measurements WHERE pmid = '1'").fetchone() == (2,)
+    assert db.conn.execute("SELECT text FROM sections WHERE pmid = '1'").fetchall() == [
+        ("Median survival was 9.0 months with revisumab.",)]
 
 
 def test_iter_raw_all_or_some(db) -> None:
