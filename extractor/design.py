@@ -299,9 +299,11 @@ def _title_arms(title: str) -> list[_Cand]:
 
 def _label_arms(text: str) -> list[_Cand]:
     """Last fallback: groups known only by label ("Group A", "arm 2", "group II")."""
-    labels = sorted({m.group(1) for m in rules().label_groups.finditer(text)},
-                    key=lambda x: (len(x), x) if not x.isdigit() else (0, x))
-    return [_Cand(f"group {x}", []) for x in labels] if 2 <= len(labels) <= 6 else []
+    found = list(rules().label_groups.finditer(text))
+    labels = sorted({m.group(1) for m in found}, key=lambda x: (len(x), x) if not x.isdigit() else (0, x))
+    words = [m.group(0).split()[0].lower() for m in found]
+    word = max(("group", "arm"), key=words.count)  # the word the abstract uses: "arm A", "group 2"
+    return [_Cand(f"{word} {x}", []) for x in labels] if 2 <= len(labels) <= 6 else []
 
 
 @lru_cache(maxsize=64)
