@@ -13,7 +13,7 @@ import pytest
 
 from extractor.arms import comparison_phrase
 from extractor.attribution import AttributionRules, attribution_rules
-from extractor.extract import extract
+from extractor.extract import _timepoint, extract
 from extractor.models import Article, Section
 from extractor.nlp import check_examples, find_endpoints, sentences
 from extractor.outcomes import outcome_at
@@ -94,116 +94,72 @@ def test_no_results_gives_nothing() -> None:
     assert ms == []
 
 
+# Each rule of rules/attribution.json with examples: the compiled pattern's name and how the
+# code applies it (search, match or fullmatch), and for captured rules the group(s) it reads.
+_FLAGGED = {
+    "skip_sections": ("skip_sections", "search"), "rate_block": ("rate_block", "search"),
+    "rate_after_block": ("rate_after", "search"), "individual_ae": ("individual_ae", "search"),
+    "median_block": ("median_block", "search"), "outcome_after": ("outcome_after", "search"),
+    "outcome_block_near": ("outcome_block_near", "match"), "outcome_block": ("outcome_block", "search"),
+    "arm_stop": ("arm_stop", "match"), "ae3_head": ("ae3_head", "match"),
+    "fixed_time_death": ("fixed_time_death", "match"), "ae3_tail": ("ae3_tail", "search"),
+    "subgroup_boundary": ("subgroup_boundary", "search"), "label_block": ("label_block", "search"),
+    "outcome_abbrev_head": ("outcome_abbrev_head", "search"),
+    "outcome_abbrev_block": ("outcome_abbrev_block", "search"), "endpoint_after": ("endpoint_after", "match"),
+    "named_event": ("named_event", "match"), "rate_outcome_skip": ("rate_outcome_skip", "fullmatch"),
+    "rate_outcome_block": ("rate_outcome_block", "search"), "immune_response": ("immune_response", "search"),
+    "arms_after_list": ("arms_after_list", "match"), "landmark_block": ("landmark_block", "search"),
+    "ratio_own_endpoint": ("ratio_own_endpoint", "search"), "landmark_after": ("landmark_after", "match"),
+    "rate_stat_block": ("rate_stat_block", "search"), "pre_hit_block": ("pre_hit_block", "search"),
+    "median_pre_block": ("median_pre_block", "search"), "primary_endpoint": ("primary_endpoint", "search"),
+    "both_groups": ("both_groups", "search"), "death_words": ("death_words", "search"),
+    "endpoint_words": ("endpoint_words", "search"), "comparator_before": ("comparator_before", "search"),
+    "non_result_before": ("non_result_before", "search"), "duration_threshold": ("duration_threshold", "search"),
+    "rate_subject_after": ("rate_subject_after", "match"), "both_arms": ("both_arms", "search"),
+    "median_cue": ("median_cue", "search"), "group_after_count": ("group_after_count", "match"),
+}
+_CAPTURED = {
+    "landmark_list": ("landmark_list", "search", ("nums",)), "arm_after": ("arm_after", "match", ("arm",)),
+    "arm_before": ("arm_before", "search", ("arm", "arm2")), "arm_before_known": ("arm_before_known", "search", ("a", "b")),
+    "subgroup_label": ("subgroup_label", "match", ("label",)),
+    "subgroup_label_after": ("subgroup_label_after", "match", ("label",)),
+    "outcome_phrase": ("outcome_phrase", "search", ("name",)), "outcome_abbrev": ("outcome_abbrev", "search", ("abbr",)),
+    "rate_outcome": ("rate_outcome", "search", ("name",)), "score_outcome": ("score_outcome", "search", ("name",)),
+    "inline_population": ("inline_pop", "search", ("pop", "pop2", "pop3", "pop4", "pop5")),
+}
+
+
 def test_rule_files_validate_and_examples_hold() -> None:
     check_examples()
     r = attribution_rules()
     raw = load_rules("attribution", AttributionRules)
-    for text, want in raw.skip_sections.examples:
-        assert bool(r.skip_sections.search(text)) is want, text
-    for text, want in raw.rate_block.examples:
-        assert bool(r.rate_block.search(text)) is want, text
-    for text, want in raw.rate_after_block.examples:
-        assert bool(r.rate_after.search(text)) is want, text
-    for text, want in raw.individual_ae.examples:
-        assert bool(r.individual_ae.search(text)) is want, text
-    for text, want in raw.median_block.examples:
-        assert bool(r.median_block.search(text)) is want, text
-    for text, want in raw.outcome_after.examples:
-        assert bool(r.outcome_after.search(text)) is want, text
-    for text, want in raw.outcome_block_near.examples:
-        assert bool(r.outcome_block_near.match(text)) is want, text
-    for text, want in raw.outcome_block.examples:
-        assert bool(r.outcome_block.search(text)) is want, text
-    for text, want in raw.landmark_list.examples:
-        m = r.landmark_list.search(text)
-        assert m and m.group("nums") == want, text
-    for text, want in raw.arm_after.examples:
-        m = r.arm_after.match(text)
-        assert m and m.group("arm") == want, text
-    for text, want in raw.arm_before.examples:
-        m = r.arm_before.search(text)
-        assert m and (m.group("arm") or m.group("arm2")) == want, text
-    for text, want in raw.arm_before_known.examples:
-        m = r.arm_before_known.search(text)
-        assert m and (m.group("a") or m.group("b")) == want, text
-    for text, want in raw.arm_stop.examples:
-        assert bool(r.arm_stop.match(text)) is want, text
+    for rule, (name, how) in _FLAGGED.items():
+        for text, want in getattr(raw, rule).examples:
+            assert bool(getattr(getattr(r, name), how)(text)) is want, (rule, text)
+    for rule, (name, how, groups) in _CAPTURED.items():
+        for text, want in getattr(raw, rule).examples:
+            m = getattr(getattr(r, name), how)(text)
+            assert m and next((m.group(g) for g in groups if m.group(g)), None) == want, (rule, text)
     for text, x, y in raw.comparison_phrases.examples:
         assert comparison_phrase(text) == [x, y], text  # x "" = the previous ratio's
-    for name in ("ae3_head", "fixed_time_death"):
-        for text, want in getattr(raw, name).examples:
-            assert bool(getattr(r, name).match(text)) is want, text
-    for text, want in raw.ae3_tail.examples:
-        assert bool(r.ae3_tail.search(text)) is want, text
-    for text, want in raw.subgroup_boundary.examples:
-        assert bool(r.subgroup_boundary.search(text)) is want, text
-    for text, want in raw.subgroup_label.examples:
-        m = r.subgroup_label.match(text)
-        assert m and m.group("label") == want, text
-    for text, want in raw.subgroup_label_after.examples:
-        m = r.subgroup_label_after.match(text)
-        assert m and m.group("label") == want, text
-    for text, want in raw.label_block.examples:
-        assert bool(r.label_block.search(text)) is want, text
-    for text, want in raw.outcome_phrase.examples:
-        m = r.outcome_phrase.search(text)
-        assert m and m.group("name") == want, text
-    for text, want in raw.outcome_abbrev.examples:
-        m = r.outcome_abbrev.search(text)
-        assert m and m.group("abbr") == want, text
-    for name in ("outcome_abbrev_head", "outcome_abbrev_block"):
-        for text, want in getattr(raw, name).examples:
-            assert bool(getattr(r, name).search(text)) is want, text
-    for text, want in raw.endpoint_after.examples:
-        assert bool(r.endpoint_after.match(text)) is want, text
-    for text, want in raw.named_event.examples:
-        assert bool(r.named_event.match(text)) is want, text
-    for text, want in raw.rate_outcome.examples:
-        m = r.rate_outcome.search(text)
-        assert m and m.group("name") == want, text
-    for text, want in raw.rate_outcome_skip.examples:
-        assert bool(r.rate_outcome_skip.fullmatch(text)) is want, text
-    for text, want in raw.rate_outcome_block.examples:
-        assert bool(r.rate_outcome_block.search(text)) is want, text
-    for text, want in raw.immune_response.examples:
-        assert bool(r.immune_response.search(text)) is want, text
-    for text, want in raw.arms_after_list.examples:
-        assert bool(r.arms_after_list.match(text)) is want, text
-    for text, want in raw.score_outcome.examples:
-        m = r.score_outcome.search(text)
-        assert m and m.group("name") == want, text
     for text in ["Week 20", "CD20 expression", "at 20 weeks", "ACR 20%"]:
         assert not r.score_outcome.search(text), text
     for text, want in raw.outcome_examples:
         found = outcome_at(text, [], 0, len(text))
         assert found and found[1] == want, text
-    for text, want in raw.landmark_block.examples:
-        assert bool(r.landmark_block.search(text)) is want, text
-    for text, want in raw.ratio_own_endpoint.examples:
-        assert bool(r.ratio_own_endpoint.search(text)) is want, text
-    for text, want in raw.landmark_after.examples:
-        assert bool(r.landmark_after.match(text)) is want, text
-    for text, want in raw.rate_stat_block.examples:
-        assert bool(r.rate_stat_block.search(text)) is want, text
-    for text, want in raw.pre_hit_block.examples:
-        assert bool(r.pre_hit_block.search(text)) is want, text
-    for text, want in raw.median_pre_block.examples:
-        assert bool(r.median_pre_block.search(text)) is want, text
-    for name in ("primary_endpoint", "both_groups", "death_words", "endpoint_words", "comparator_before",
-                 "non_result_before", "duration_threshold"):
-        for text, want in getattr(raw, name).examples:
-            assert bool(getattr(r, name).search(text)) is want, text
-    for text, want in raw.rate_subject_after.examples:  # matched right after the value
-        assert bool(r.rate_subject_after.match(text)) is want, text
-    for text, want in raw.both_arms.examples:
-        assert bool(r.both_arms.search(text)) is want, text
+    for text, want in raw.landmark.examples:  # the time point a landmark names, as written in records
+        m = r.landmark.search(text)
+        assert m and _timepoint(m) == want, text
     for f, pat in zip(raw.population_frames, r.frames):
         for text, want in f.examples:
             m = pat.search(text)
             assert m and m.group("pop") == want, text
-    for text, want in raw.inline_population.examples:
-        m = r.inline_pop.search(text)
-        assert m and (m.group("pop") or m.group("pop2") or m.group("pop3") or m.group("pop4") or m.group("pop5")) == want, text
+
+
+def test_every_attribution_rule_with_examples_is_checked() -> None:
+    with_examples = {name for name, f in AttributionRules.model_fields.items()
+                     if isinstance(f.annotation, type) and "examples" in getattr(f.annotation, "model_fields", {})}
+    assert with_examples - {"comparison_phrases", "landmark"} == set(_FLAGGED) | set(_CAPTURED)
 
 
 def test_endpoint_phrases_longest_and_case() -> None:
