@@ -89,6 +89,7 @@ class AttributionRules(Rule):
     arm_words: ArmWords
     median_carry_words: list[str]
     comparator_before: Flagged
+    endpoint_join: Flagged
     duration_threshold: Flagged
     non_result_before: Flagged
     both_arms: Flagged
@@ -153,6 +154,7 @@ class _Compiled:
     negation: frozenset[str]
     median_carry_words: frozenset[str]
     comparator_before: re.Pattern[str]
+    endpoint_join: re.Pattern[str]
     duration_threshold: re.Pattern[str]
     non_result_before: re.Pattern[str]
     both_arms: re.Pattern[str]
@@ -255,6 +257,7 @@ def attribution_rules() -> _Compiled:
         negation=frozenset(r.arm_words.negation),
         median_carry_words=frozenset(r.median_carry_words),
         comparator_before=re.compile(r.comparator_before.pattern, i),
+        endpoint_join=re.compile(r.endpoint_join.pattern),
         duration_threshold=re.compile(r.duration_threshold.pattern, i),
         non_result_before=re.compile(r.non_result_before.pattern, i),
         both_arms=re.compile(r.both_arms.pattern, i),

@@ -339,9 +339,6 @@ def _attribute(sent: str, mentions: list[Mention], ctx: Context, fr: design.Fram
     return items
 
 
-_ENDPOINT_JOIN = re.compile(r"(?:\s+times?)?\s*(?:,\s*(?:and\s+)?|and\s+|&\s*)(?:the\s+)?(?:median\s+)?"
-                            r"(?:\d+-(?:year|month|week)\s+)?(?:(?:actuarial|estimated|cumulative|overall)\s+)?")  # "median survival time and 1-year survival rates"
-
 
 def _endpoint_run(sent: str, hits: list[Hit]) -> list[Hit]:
     """The first run of two or more endpoints joined by "and" or commas ("PFS and OS", "median
@@ -349,7 +346,7 @@ def _endpoint_run(sent: str, hits: list[Hit]) -> list[Hit]:
     for i in range(len(hits) - 1):
         run = [hits[i]]
         for h in hits[i + 1:]:
-            if not _ENDPOINT_JOIN.fullmatch(sent, run[-1].end, h.start):
+            if not attribution_rules().endpoint_join.fullmatch(sent, run[-1].end, h.start):
                 break
             run.append(h)
         if len(run) >= 2:

@@ -117,6 +117,7 @@ _FLAGGED = {
     "non_result_before": ("non_result_before", "search"), "duration_threshold": ("duration_threshold", "search"),
     "rate_subject_after": ("rate_subject_after", "match"), "both_arms": ("both_arms", "search"),
     "median_cue": ("median_cue", "search"), "group_after_count": ("group_after_count", "match"),
+    "endpoint_join": ("endpoint_join", "fullmatch"),
 }
 _CAPTURED = {
     "landmark_list": ("landmark_list", "search", ("nums",)), "arm_after": ("arm_after", "match", ("arm",)),
