@@ -44,10 +44,23 @@ class RatioCue(_Rule):
     code: str
 
 
+class QualifiedResponse(_Rule):
+    """A bare "response" right after a named measure ("ACR20 response", "MDA response rates")
+    is that measure's response, not a tumour's objective response: other:<measure> response.
+    Response criteria and imaging ("RECIST response", "PET response") keep ORR."""
+
+    generic: list[str]
+    measure: str  # the word just before the phrase, matched at the end of the text before it
+    keep: list[str]
+    threshold: str  # a score threshold ("ACR20", "PASI 75") is named by attribution's score_outcome
+    examples: list[tuple[str, str]]
+
+
 class EndpointRules(_Rule):
     endpoints: list[EndpointRule]
     ratio_cues: list[RatioCue]
     cue_examples: list[tuple[str, str]]
+    qualified_response: QualifiedResponse
 
 
 CODES = ("PFS", "OS", "DFS", "EFS", "RFS", "MFS", "TTP", "DOR", "ORR", "CR", "PCR", "DCR", "AE3")
@@ -199,7 +212,26 @@ def _matched(text: str) -> tuple[Hit, ...]:
         code, cue = labels[match_id]
         out.append(Hit(doc[s].idx, doc[e - 1].idx + len(doc[e - 1]), code, cue))
     out.sort(key=lambda h: h.start)
-    return tuple(out)
+    return tuple(_qualified(text, h, out) for h in out)
+
+
+@lru_cache(maxsize=1)
+def _qualifier() -> tuple[frozenset[str], re.Pattern[str], frozenset[str], re.Pattern[str]]:
+    q = endpoint_rules().qualified_response
+    return frozenset(g.lower() for g in q.generic), re.compile(q.measure), frozenset(q.keep), re.compile(q.threshold)
+
+
+def _qualified(text: str, h: Hit, hits: list[Hit]) -> Hit:
+    """`h` renamed other:<measure> response when it is a bare response after a named measure."""
+    if h.code != "ORR":
+        return h
+    generic, measure, keep, threshold = _qualifier()
+    if text[h.start:h.end].lower() not in generic:
+        return h
+    m = measure.search(text, max(0, h.start - 40), h.start)
+    if m is None or m.group(1) in keep or threshold.search(m.group(1)) or any(x.end > m.start(1) and x.start < h.start for x in hits if x is not h):
+        return h
+    return Hit(h.start, h.end, f"other:{m.group(1).lower()} response", h.cue)
 
 
 _ABBREV = ("vs", "v", "e.g", "i.e", "al", "approx", "no", "fig", "ca", "resp", "incl", "pts")
@@ -242,3 +274,7 @@ def check_examples() -> None:
         got = [h.code for h in find_endpoints(text) if h.cue]
         if got != [want]:
             raise RuleError(f"rules/endpoints.json: cue {text!r} should name {want}, got {got}")
+    for text, want in rules.qualified_response.examples:
+        got = [h.code for h in find_endpoints(text)]
+        if got != [want]:
+            raise RuleError(f"rules/endpoints.json: qualified_response {text!r} should name {want}, got {got}")
