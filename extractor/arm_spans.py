@@ -138,10 +138,37 @@ def find_arm(text: str, frame: Frame) -> list[tuple[int, int, str]]:
     if not kept:
         return []
     if check and all(literal is not None for _, _, literal in kept):
-        return _find_literal(text, low, [literal for _, _, literal in kept], [name for _, name, _ in kept])
+        return _backbones(text, _find_literal(text, low, [literal for _, _, literal in kept], [name for _, name, _ in kept]))
     pat = _arm_pattern(tuple(alt for alt, _, _ in kept))
     out = []
     for m in pat.finditer(text):
         idx = next(int(k[1:]) for k, v in m.groupdict().items() if v is not None)
         out.append((m.start(), m.end(), kept[idx][1]))
-    return out
+    return _backbones(text, out)
+
+
+_PLUS = re.compile(r"\s*(?:plus|\+|combined\s+with)\s*")
+_JOIN = re.compile(r"\s*/\s*")  # "XELIRI/FOLFIRI": two aliases of one backbone
+
+
+def _backbones(text: str, spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Drop a shared backbone named before another arm: in "the X plus placebo group" X (an alias
+    of the "X plus Y" arm) is the placebo arm's backbone, not a mention of the X plus Y arm."""
+    if len(spans) < 2:
+        return spans
+    spans = sorted(spans)
+    keep = [True] * len(spans)
+    for i in range(len(spans) - 2, -1, -1):
+        (start, end, arm), (nxt, _, other) = spans[i], spans[i + 1]
+        if not _in_backbone(text[start:end], arm):
+            continue  # "the necitumumab plus X group": the add-on arm itself, named in full
+        keep[i] = not (other != arm and _PLUS.fullmatch(text, end, nxt)
+                       or other == arm and not keep[i + 1] and _JOIN.fullmatch(text, end, nxt))
+    return [sp for sp, k in zip(spans, keep) if k]
+
+
+def _in_backbone(term: str, arm: str) -> bool:
+    """Whether `term` names the part of `arm` before its "plus" ("XELIRI" of "XELIRI/FOLFIRI plus Y")."""
+    joiner = _PLUS.search(arm)
+    words = term.lower().split()
+    return joiner is not None and bool(words) and words[-1] in arm[:joiner.start()].lower()
