@@ -17,7 +17,7 @@ from .attribution import RATE_CODES, SURVIVAL, Context, Item, attribution_rules
 from .consistency import check
 from .mentions import Mention, find_mentions
 from .models import Article, Measurement, Trial
-from .nlp import Hit, find_endpoints, sentences
+from .nlp import Hit, find_endpoints, is_response, sentences
 from .outcomes import (MEDIAN_OTHER, abbrev_hits, death_like, endpoint_after, nearest_before, outcome_abbrevs,
                        outcome_at, rate_endpoint, rate_names, ratio_endpoint, score_named)
 from .text import normalise
@@ -282,8 +282,7 @@ def _attribute(sent: str, mentions: list[Mention], ctx: Context, fr: design.Fram
     hits = [h for h in hits if h.cue or not any(a <= h.start < b for a, b in ratio_spans)
             or r.ratio_own_endpoint.search(sent, max(0, h.start - 25), h.start)]  # "the HR for OS was"
     hits = [h for h in hits if not score_named(sent, h) and not (  # "IgG3 responses": immune, not tumour
-        (h.code in ("ORR", "CR") or h.code.startswith("other:") and h.code.endswith(" response"))
-        and r.immune_response.search(sent, max(0, h.start - 40), h.start))]
+        is_response(h.code) and r.immune_response.search(sent, max(0, h.start - 40), h.start))]
     spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
     framed = _frame_population(sent) is not None
     found = [x for x in r.inline_pop.finditer(sent) if x.start() > 0 or not framed or x.group("pop5")]

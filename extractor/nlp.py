@@ -20,7 +20,7 @@ from pydantic import field_validator
 from .errors import RuleError
 from .rules import Rule, load_rules
 
-__all__ = ["Hit", "EndpointRules", "endpoint_rules", "pipeline", "find_endpoints", "sentences", "check_examples"]
+__all__ = ["Hit", "EndpointRules", "endpoint_rules", "pipeline", "find_endpoints", "is_response", "sentences", "check_examples"]
 
 
 _Rule = Rule  # rule-file models reject unknown keys
@@ -229,9 +229,19 @@ def _qualified(text: str, h: Hit, hits: list[Hit]) -> Hit:
     if text[h.start:h.end].lower() not in generic:
         return h
     m = measure.search(text, max(0, h.start - 40), h.start)
-    if m is None or m.group(1) in keep or threshold.search(m.group(1)) or any(x.end > m.start(1) and x.start < h.start for x in hits if x is not h):
+    if m is None or m.group(1) in keep or threshold.search(m.group(1)):
         return h
-    return Hit(h.start, h.end, f"other:{m.group(1).lower()} response", h.cue)
+    if any(x.end > m.start(1) and x.start < h.start for x in hits if x is not h):
+        return h  # the word before is itself an endpoint phrase
+    return Hit(h.start, h.end, f"other:{m.group(1).lower()}{_RESPONSE}", h.cue)
+
+
+_RESPONSE = " response"
+
+
+def is_response(code: str) -> bool:
+    """A response endpoint: tumour (ORR, CR) or a named measure's (other:<measure> response)."""
+    return code in ("ORR", "CR") or code.startswith("other:") and code.endswith(_RESPONSE)
 
 
 _ABBREV = ("vs", "v", "e.g", "i.e", "al", "approx", "no", "fig", "ca", "resp", "incl", "pts")
