@@ -138,22 +138,56 @@ def _groups() -> tuple[re.Pattern[str], _Groups, re.Pattern[str], _Groups]:
     return gate(lower), groups(lower), gate(exact), groups(exact)
 
 
-def _may_match(text: str) -> bool:
-    """False when no phrase can match `text`: each lacks one of its runs. Most texts fail it
-    (26,789 of the 30,925 that extraction asks about in the bench corpus), untokenized."""
-    if _anchors() is None:
-        return True
+def _anchored(text: str) -> list[tuple[int, int]]:
+    """Where `text` holds the anchor of a phrase that may match it (one lacking none of its
+    runs): every match holds such an anchor. Empty for most texts (26,789 of the 30,925 that
+    extraction asks about in the bench corpus), which then need no tokenizing."""
     lower_gate, lower, exact_gate, exact = _groups()
     low = text.lower()
-    if lower_gate.search(low):
-        for anchor, alts in lower:
-            if anchor in low and any(all(r in low for r in runs) for runs in alts):
-                return True
-    if exact_gate.search(text):
-        for anchor, alts in exact:
-            if anchor in text and any(all(r in text for r in runs) for runs in alts):
-                return True
-    return False
+    out: list[tuple[int, int]] = []
+    for src, gate, groups in ((low, lower_gate, lower), (text, exact_gate, exact)):
+        if not gate.search(src):
+            continue
+        for anchor, alts in groups:
+            if anchor in src and any(all(r in src for r in runs) for runs in alts):
+                i = src.find(anchor)
+                while i >= 0:
+                    out.append((i, i + len(anchor)))
+                    i = src.find(anchor, i + 1)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _reach() -> int:
+    """How far a phrase match can extend beyond its anchor, in characters: its tokens as
+    long as the phrase's (lower-casing never shortens a text) with a space after each."""
+    nlp = pipeline()[0]
+    rules = endpoint_rules()
+    phrases = [p for e in rules.endpoints for p in e.phrases] + [c.phrase for c in rules.ratio_cues]
+    return max(sum(len(t.lower_) + 1 for t in nlp.make_doc(p)) for p in phrases)
+
+
+def _windows(text: str, spots: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Disjoint stretches of `text` that hold every match around `spots`, each from the start
+    of a whitespace-delimited chunk to the end of one. The tokenizer splits each chunk on its
+    own, so a stretch has the same tokens as the whole text has there."""
+    reach, n = _reach(), len(text)
+    out: list[tuple[int, int]] = []
+    for a, b in sorted(spots):
+        s, e = max(0, a - reach), min(n, b + reach)
+        while s > 0 and not text[s - 1].isspace():
+            s -= 1
+        while s < e and text[s].isspace():
+            s += 1
+        while e < n and not text[e].isspace():
+            e += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if out and s <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], e))
+        else:
+            out.append((s, e))
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -191,12 +225,26 @@ def find_endpoints(text: str) -> list[Hit]:
 @lru_cache(maxsize=8192)
 def _endpoints(text: str) -> tuple[Hit, ...]:
     """find_endpoints, kept per text: extraction asks about the same sentence several times
-    (Hits are frozen; each caller gets a list of its own)."""
-    return _matched(text) if _may_match(text) else ()
+    (Hits are frozen; each caller gets a list of its own). Only the stretches around the
+    anchors are tokenized: a sentence's numbers and most of its words are never looked up."""
+    spots = _anchored(text)
+    if not spots:
+        return ()
+    if len(text.lower()) != len(text):  # anchor offsets (found lower-cased) are not the text's
+        return _matched(text)
+    hits = [h for s, e in _windows(text, spots) for h in _phrase_hits(text[s:e], s)]
+    return tuple(_qualified(text, h, hits) for h in hits)
 
 
 def _matched(text: str) -> tuple[Hit, ...]:
-    """The phrase matches of `text` (tokenized)."""
+    """The phrase matches of `text`, tokenized whole."""
+    hits = _phrase_hits(text, 0)
+    return tuple(_qualified(text, h, hits) for h in hits)
+
+
+def _phrase_hits(text: str, offset: int) -> list[Hit]:
+    """The phrase matches of `text` (tokenized), longest first where they overlap, in text
+    order, as Hits at `offset` + their position in `text`."""
     nlp, lower, exact, labels = pipeline()
     doc = nlp.make_doc(text)
     spans = []
@@ -210,9 +258,9 @@ def _matched(text: str) -> tuple[Hit, ...]:
             continue
         taken.update(range(s, e))
         code, cue = labels[match_id]
-        out.append(Hit(doc[s].idx, doc[e - 1].idx + len(doc[e - 1]), code, cue))
+        out.append(Hit(offset + doc[s].idx, offset + doc[e - 1].idx + len(doc[e - 1]), code, cue))
     out.sort(key=lambda h: h.start)
-    return tuple(_qualified(text, h, out) for h in out)
+    return out
 
 
 @lru_cache(maxsize=1)

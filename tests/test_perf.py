@@ -1,5 +1,6 @@
-"""Fast paths must give what the slow paths give: the literal pre-check of find_endpoints,
-the windowed search for outcome short forms, the boundary-anchored outcome alternation."""
+"""Fast paths must give what the slow paths give: the literal pre-check of find_endpoints and
+its tokenizing of the stretches around anchors only, the windowed search for outcome short
+forms, the boundary-anchored outcome alternation."""
 from __future__ import annotations
 
 import itertools
@@ -46,6 +47,34 @@ def test_every_phrase_has_an_anchor() -> None:
     lower, exact = anchors
     for phrase in [p for e in nlp.endpoint_rules().endpoints for p in e.phrases]:
         assert any(a in phrase.lower() for a in lower) or any(a in phrase for a in exact), phrase
+
+
+def _whole(text: str) -> tuple[nlp.Hit, ...]:
+    return nlp._matched(text) if nlp._anchored(text) else ()
+
+
+_PIECES = ["overall", "survival", "Overall", "OS", "PFS", "progression", "-free", "free", "response",
+           "rate", "(", ")", "1.2", ",", ".", "grade", "\u22653", "\u0130", "\u212a", " ", " ", " ", "  ", "\n", "\xa0"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40))
+def test_stretches_give_the_whole_texts_hits_on_random_text(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert nlp._endpoints.__wrapped__(text) == _whole(text)
+
+
+def test_stretches_give_the_whole_texts_hits_on_real_sentences(shared_dir: Path) -> None:
+    found = 0
+    for rec in itertools.islice(iter_records(shared_dir / "corpus" / "real.xml.gz"), 300):
+        if isinstance(rec, ParsedArticle):
+            text = rec.article.abstract
+            for s, e in nlp.sentences(text):
+                hits = nlp._endpoints.__wrapped__(text[s:e])
+                assert hits == _whole(text[s:e])
+                found += len(hits)
+            assert nlp._endpoints.__wrapped__(text) == _whole(text)
+    assert found > 100
 
 
 # ---------------------------------------------------------------- outcome short forms, windowed
