@@ -11,12 +11,13 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from .mentions import Mention
 from .rules import Flagged, Rule, load_rules
+from .text import fold_case
 
-__all__ = ["AttributionRules", "Context", "Item", "RATE_CODES", "SURVIVAL", "attribution_rules"]
+__all__ = ["AttributionRules", "Context", "Item", "RATE_CODES", "SURVIVAL", "attribution_rules", "outcome_words"]
 
 
 SURVIVAL = ("OS", "PFS", "DFS", "EFS", "RFS", "MFS", "TTP", "DOR")
@@ -31,6 +32,15 @@ class Captured(Rule):
 class Outcome(Rule):
     name: str
     pattern: str
+    keywords: list[str] = Field(min_length=1)  # every match, lower-cased, holds one of these
+
+    @field_validator("keywords")
+    @classmethod
+    def _plain(cls, v: list[str]) -> list[str]:
+        bad = [w for w in v if not w.isascii() or w != w.lower()]
+        if bad:
+            raise ValueError(f"keywords must be lower-case ASCII: {bad}")
+        return v
 
 
 class ComparisonRule(Rule):
@@ -118,6 +128,7 @@ class _Compiled:
     outcomes: list[tuple[str, re.Pattern[str]]]
     outcome_any: re.Pattern[str]
     outcome_names: list[str]
+    outcome_keywords: list[tuple[str, ...]]
     outcome_phrase: re.Pattern[str]
     score_outcome: re.Pattern[str]
     arms_after_list: re.Pattern[str]
@@ -221,6 +232,7 @@ def attribution_rules() -> _Compiled:
         outcomes=[(o.name, re.compile(o.pattern, i)) for o in r.outcomes],
         outcome_any=_any_of([o.pattern for o in r.outcomes], i),
         outcome_names=[o.name for o in r.outcomes],
+        outcome_keywords=[tuple(o.keywords) for o in r.outcomes],
         outcome_phrase=re.compile(r.outcome_phrase.pattern, i),
         score_outcome=re.compile(r.score_outcome.pattern),
         arms_after_list=re.compile(r.arms_after_list.pattern, i),
@@ -274,6 +286,32 @@ def attribution_rules() -> _Compiled:
         subgroup_boundary=re.compile(r.subgroup_boundary.pattern, i),
         label_block=re.compile(r.label_block.pattern),
     )
+
+
+def outcome_words(text: str) -> list[tuple[re.Match[str], str]]:
+    """outcome_any.finditer(text), each match with its outcome's name. The alternation is cut
+    to the outcomes whose keywords `text` holds: one that cannot match anywhere changes no
+    match of it, and most sentences hold none (then nothing is searched)."""
+    r = attribution_rules()
+    folded = fold_case(text)
+    kept = tuple(sorted({k for w, k in _keyword_index() if w in folded}))
+    if not kept:
+        return []
+    return [(m, r.outcome_names[kept[int(m.lastgroup[1:])]])  # type: ignore[index]
+            for m in _outcome_subset(kept).finditer(text)]
+
+
+@lru_cache(maxsize=1)
+def _keyword_index() -> tuple[tuple[str, int], ...]:
+    """(keyword, index of its outcome) for every outcome keyword: one flat loop of `in` tests."""
+    return tuple((w, k) for k, words in enumerate(attribution_rules().outcome_keywords) for w in words)
+
+
+@lru_cache(maxsize=256)
+def _outcome_subset(kept: tuple[int, ...]) -> re.Pattern[str]:
+    """outcome_any for the outcomes `kept` only (group o<i> is the i-th of them)."""
+    r = attribution_rules()
+    return _any_of([r.outcomes[k][1].pattern for k in kept], re.IGNORECASE)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from typing import Iterator
 
-from .attribution import PARENS, RATE_CODES, Context, attribution_rules
+from .attribution import PARENS, RATE_CODES, Context, attribution_rules, outcome_words
 from .mentions import Mention
 from .nlp import Hit, find_endpoints
 from .text import literal_spans
@@ -43,8 +43,7 @@ def nearest_before(hits: list[Hit], pos: int, floor: int = 0) -> Hit | None:
 def _outcomes_in(text: str) -> tuple[tuple[int, str], ...]:
     """Every outcome word of a sentence, scanned once (rates of one sentence share the scan)."""
     r = attribution_rules()
-    found = [(m.start(), r.outcome_names[int(m.lastgroup[1:])])  # type: ignore[index]
-             for m in r.outcome_any.finditer(text)]
+    found = [(m.start(), name) for m, name in outcome_words(text)]
     found += [(m.start("name"), m.group("name").lower()) for m in r.outcome_phrase.finditer(text)]
     found += [(m.start(), re.sub(r"[\s-]+", " ", m.group("name")).lower())  # "PASI 75", "ACR20"
               for m in r.score_outcome.finditer(text)]
@@ -266,7 +265,7 @@ def outcome_abbrevs(text: str, arm_acronyms: dict[str, str]) -> dict[str, str]:
         if ends and ends[0].start == 0:
             out[abbr] = ends[0].code  # "objective response rates (ORRs)": a known endpoint
         elif ends or r.outcome_abbrev_head.search(core) or any(
-                o.end() == len(core) for o in r.outcome_any.finditer(core)):
+                m.end() == len(core) for m, _ in outcome_words(core)):
             out[abbr] = f"other:{core.lower()}"
     return out
 

@@ -63,6 +63,8 @@ _FOLD = str.maketrans({**{chr(c): chr(c + 32) for c in range(65, 91)},
 def fold_case(text: str) -> str:
     """`text` with every character re.IGNORECASE equates with an ASCII letter made that
     lower-case letter (same length): an ASCII needle.lower() found in it is a case-insensitive match."""
+    if text.isascii():  # most texts: lower() is the same and far faster than translate
+        return text.lower()
     return text.translate(_FOLD)
 
 

@@ -1,6 +1,7 @@
 """Fast paths must give what the slow paths give: the literal pre-check of find_endpoints and
 its tokenizing of the stretches around anchors only, the windowed search for outcome short
-forms, the boundary-anchored outcome alternation."""
+forms, the boundary-anchored outcome alternation and its cut to the outcomes whose keywords
+a text holds."""
 from __future__ import annotations
 
 import itertools
@@ -12,9 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from extractor import nlp
-from extractor.attribution import _alternatives, _any_of, attribution_rules
+from extractor.attribution import AttributionRules, _alternatives, _any_of, attribution_rules, outcome_words
 from extractor.outcomes import abbrev_definitions
 from extractor.parse import ParsedArticle, iter_records
+from extractor.rules import load_rules
+from extractor.text import fold_case
 
 _OWN = [
     "Median progression-free survival was 7.1 months with drug A.",
@@ -131,3 +134,42 @@ def test_outcome_words_match_as_the_plain_alternation(shared_dir: Path) -> None:
     found = [[(m.span(), m.lastgroup) for m in r.outcome_any.finditer(t)] for t in texts]
     assert found == [[(m.span(), m.lastgroup) for m in plain.finditer(t)] for t in texts]
     assert sum(map(len, found)) > 100
+
+
+def _real_texts(shared_dir: Path, n: int) -> list[str]:
+    return [rec.article.title + "\n" + rec.article.abstract for rec in itertools.islice(
+        iter_records(shared_dir / "corpus" / "real.xml.gz"), n) if isinstance(rec, ParsedArticle)]
+
+
+def test_every_outcome_match_holds_a_keyword(shared_dir: Path) -> None:
+    r = attribution_rules()
+    texts = _OWN + _ABBR_TEXTS + [t for t, _ in _outcome_examples()] + _real_texts(shared_dir, 1000)
+    seen = 0
+    for (name, pat), words in zip(r.outcomes, r.outcome_keywords):
+        for t in texts:
+            for m in pat.finditer(t):
+                assert any(w in fold_case(m.group()) for w in words), (name, m.group())
+                seen += 1
+    assert seen > 500
+
+
+def _outcome_examples() -> list[tuple[str, str]]:
+    return load_rules("attribution", AttributionRules).outcome_examples
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["DIED", "died", "Stroke", "R0", "r0", "cure", "CURED", " ", "-", ".", "lost",
+                                 "weight", "ſtroke", "\u212aill", "D\u0130ED", "heal", "ing", "relaps"]), max_size=20))
+def test_outcome_words_equal_the_whole_alternation_on_random_text(pieces: list[str]) -> None:
+    text = " ".join(pieces)
+    r = attribution_rules()
+    want = [(m.span(), r.outcome_names[int(m.lastgroup[1:])]) for m in r.outcome_any.finditer(text)]  # type: ignore[index]
+    assert [(m.span(), name) for m, name in outcome_words(text)] == want
+
+
+def test_outcome_words_equal_the_whole_alternation_on_real_abstracts(shared_dir: Path) -> None:
+    r = attribution_rules()
+    texts = _OWN + _ABBR_TEXTS + _real_texts(shared_dir, 300)
+    want = [[(m.span(), r.outcome_names[int(m.lastgroup[1:])]) for m in r.outcome_any.finditer(t)] for t in texts]  # type: ignore[index]
+    assert [[(m.span(), name) for m, name in outcome_words(t)] for t in texts] == want
+    assert sum(map(len, want)) > 100
