@@ -267,6 +267,18 @@ def _population(sent: str, m: Mention, inline: list[tuple[int, str]], kept: list
     return later[0] if later else ctx.population
 
 
+def _inline_populations(sent: str) -> tuple[list[tuple[int, str]], list[tuple[int, int, str]]]:
+    """The populations a sentence names inline, as (position, name), and those a count owns
+    ("9 of the 15 patients with X died"), as (start, end, name)."""
+    r = attribution_rules()
+    framed = _frame_population(sent) is not None
+    found = [x for x in r.inline_pop.finditer(sent) if x.start() > 0 or not framed or x.group("pop5")]
+    inline = [(x.start(), _clean_pop(x.group("pop") or x.group("pop2") or x.group("pop3") or x.group("pop4")))
+              for x in found if not x.group("pop5")]  # a sentence-initial one is the frame
+    owned = [(x.start(), x.end(), _clean_pop(x.group("pop5"))) for x in found if x.group("pop5")]
+    return inline, owned
+
+
 def _attribute(sent: str, mentions: list[Mention], ctx: Context, fr: design.Frame,
                arms: list[str]) -> list[Item]:
     """Every result of one sentence with its endpoint, population, arm or comparison."""
@@ -275,24 +287,15 @@ def _attribute(sent: str, mentions: list[Mention], ctx: Context, fr: design.Fram
     if ctx.outcome_abbrevs:  # "the SRR was": an outcome the abbreviation's definition named
         hits = sorted(hits + [h for h in abbrev_hits(sent, ctx.outcome_abbrevs)
                               if not any(x.start < h.end and h.start < x.end for x in hits)], key=lambda h: h.start)
-    spans = design.find_arm(sent, fr)
-    spans = sorted(spans + [sp for sp in acronym_spans(sent, ctx.acronyms) + label_spans(sent, fr)
-                            if not any(a < sp[1] and sp[0] < b for a, b, _ in spans)])
     ratio_spans = [(m.cue_start if m.cue_start is not None else m.start, m.end) for m in mentions if m.type == "ratio"]
     hits = [h for h in hits if h.cue or not any(a <= h.start < b for a, b in ratio_spans)
             or r.ratio_own_endpoint.search(sent, max(0, h.start - 25), h.start)]  # "the HR for OS was"
     hits = [h for h in hits if not score_named(sent, h) and not (  # "IgG3 responses": immune, not tumour
         is_response(h.code) and r.immune_response.search(sent, max(0, h.start - 40), h.start))]
-    spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
-    framed = _frame_population(sent) is not None
-    found = [x for x in r.inline_pop.finditer(sent) if x.start() > 0 or not framed or x.group("pop5")]
-    inline = [(x.start(), _clean_pop(x.group("pop") or x.group("pop2") or x.group("pop3") or x.group("pop4")))
-              for x in found if not x.group("pop5")]  # a sentence-initial one is the frame
-    owned = [(x.start(), x.end(), _clean_pop(x.group("pop5"))) for x in found if x.group("pop5")]
     kept = [m for m in mentions if not m.not_reached and _is_result(sent, m)]
-    bounds = [m for m in mentions if m.not_reached or m in kept]
     items: list[Item] = []
     last_endpoint: str | None = None
+    pops: tuple[list[tuple[int, str]], list[tuple[int, int, str]]] | None = None
     for m in kept:
         if m.type == "ratio":
             it = _ratio_item(sent, m, hits, ctx)
@@ -306,9 +309,19 @@ def _attribute(sent: str, mentions: list[Mention], ctx: Context, fr: design.Fram
             continue
         if it.endpoint in SURVIVAL or it.endpoint in RATE_CODES:
             last_endpoint = it.endpoint
+        if pops is None:
+            pops = _inline_populations(sent)
+        inline, owned = pops
         it.population = next((p for a, b, p in owned if a <= m.start < b), None) \
             or _population(sent, m, inline, kept, ctx)  # "9 of the 15 patients with X died": its own
         items.append(it)
+    if not items:  # most sentences with numbers (2,484 of 3,866 in 2,000 bench records): no arms needed
+        return items
+    spans = design.find_arm(sent, fr)
+    spans = sorted(spans + [sp for sp in acronym_spans(sent, ctx.acronyms) + label_spans(sent, fr)
+                            if not any(a < sp[1] and sp[0] < b for a, b, _ in spans)])
+    spans_free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in ratio_spans)]
+    bounds = [m for m in mentions if m.not_reached or m in kept]
     ratios = [it for it in items if it.kind not in ("median", "rate")]
     if len(ratios) >= 2:  # subgroup listings: "history of X (HR 1.95 ...) versus no history of X (0.99 ...)"
         for it in ratios:
