@@ -34,6 +34,13 @@ _DOT_BETWEEN_DIGITS = re.compile(r"(?<=\d)[" + _DECIMAL_DOTS + r"](?=\d)")
 _HAS_DOT = re.compile("[" + _DECIMAL_DOTS + "]")
 # any character normalise changes: most sentences (and every re-normalised one) hold none
 _CHANGED = re.compile("[" + re.escape("".join(map(chr, _TABLE)) + _DECIMAL_DOTS) + "]")
+# the characters _TABLE replaces: an abstract holds a few, so replacing each found is ~4x faster
+# than str.translate, which looks every character up
+_IN_TABLE = re.compile("[" + re.escape("".join(map(chr, _TABLE))) + "]")
+
+
+def _replacement(m: re.Match[str]) -> str:
+    return _TABLE[ord(m.group())]
 
 
 def normalise(text: str) -> str:
@@ -43,7 +50,7 @@ def normalise(text: str) -> str:
     """
     if not _CHANGED.search(text):
         return text
-    out = text.translate(_TABLE)
+    out = _IN_TABLE.sub(_replacement, text)  # text.translate(_TABLE)
     if _HAS_DOT.search(out):
         out = _DOT_BETWEEN_DIGITS.sub(".", out)
     assert len(out) == len(text)

@@ -2,11 +2,14 @@
 literal_spans: the regex it stands in for, span for span."""
 from __future__ import annotations
 
+import itertools
 import re
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from extractor.parse import ParsedArticle, iter_records
 from extractor.text import _DOT_BETWEEN_DIGITS, _TABLE, fold_case, literal_spans, normalise
 
 
@@ -75,3 +78,11 @@ def test_literal_spans_whole_word_equals_regex(needle: str, text: str) -> None:
 @given(st.text(alphabet="ab 1.-\t\u00b7\u2013\u00a0\u2009\u00d7\uff05\u2a7d", max_size=30))
 def test_normalise_shortcut_equals_full_translation(text: str) -> None:
     assert normalise(text) == _DOT_BETWEEN_DIGITS.sub(".", text.translate(_TABLE))
+
+
+def test_normalise_equals_full_translation_on_real_abstracts(shared_dir: Path) -> None:
+    texts = [rec.article.title + "\n" + rec.article.abstract for rec in itertools.islice(
+        iter_records(shared_dir / "corpus" / "real.xml.gz"), 3000) if isinstance(rec, ParsedArticle)]
+    assert sum(normalise(t) != t for t in texts) >= 10
+    for t in texts:
+        assert normalise(t) == _DOT_BETWEEN_DIGITS.sub(".", t.translate(_TABLE))
