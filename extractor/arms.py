@@ -124,10 +124,10 @@ def arm_acronyms(text: str, fr: design.Frame) -> dict[str, str]:
             spans = literal_spans(name, text, folded=folded) if name.isascii() else \
                 [m.span() for m in re.finditer(r"(?<![\w-])" + re.escape(name), text, re.IGNORECASE)]
             for start, end in spans:
-                if _NEGATED.search(text, max(0, start - 12), start):
+                a = _ACRONYM.match(text, end)  # most names have none: tried before the negation
+                if a is None or _NEGATED.search(text, max(0, start - 12), start):
                     continue  # "no chemotherapy (NoC)" is not chemotherapy's short form
-                a = _ACRONYM.match(text, end)
-                if a and a.group("acr") not in ("CI", "HR", "OR", "RR", "IQR") and a.group("acr") != name:
+                if a.group("acr") not in ("CI", "HR", "OR", "RR", "IQR") and a.group("acr") != name:
                     out.setdefault(a.group("acr"), arm.name)
     return out
 

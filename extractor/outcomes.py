@@ -204,7 +204,7 @@ def rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int,
     return (f"other:{word[1]}" if word else None), None, (word[0] if word else m.start)
 
 
-_LONG_RUN = re.compile(r"[\w'\s-]+")  # what the long form of rules' outcome_abbrev is made of
+_LONG_RUN_BACK = re.compile(r"[\w'\s-]*")  # what the long form of rules' outcome_abbrev is made of, read backwards
 
 
 _LONG_WORDS = 10  # at least the words it may have (8)
@@ -222,16 +222,17 @@ _LETTER = re.compile(r"[A-Za-z]")
 def abbrev_definitions(pat: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
     """pat.finditer(text) for the outcome_abbrev rule ("long form (ABBR)"), tried only from the
     run of word, space, ' and - characters before each "(" and a letter (its last _LONG_WORDS
-    words) up to the next ")": a match cannot start anywhere else, and the rule searched over a
+    words; the run is read backwards, in the reversed text) up to the next ")": a match cannot start anywhere else, and the rule searched over a
     whole abstract backtracks at every letter (3 ms an abstract). tests/test_perf.py checks it
     against plain finditer."""
-    runs = {m.end(): m.start() for m in _LONG_RUN.finditer(text)}
+    back = text[::-1]  # the run ending at q is the one starting at len(text) - q in `back`
     last = 0
     for o in _OPEN.finditer(text):
         q = o.start()
         if q < last:
             continue
-        words = list(_TOKEN.finditer(text, max(runs.get(q, q), last), q))[-_LONG_WORDS:]
+        run = len(_LONG_RUN_BACK.match(back, len(text) - q).group())  # type: ignore[union-attr]  # never None: * may be empty
+        words = list(_TOKEN.finditer(text, max(q - run, last), q))[-_LONG_WORDS:]
         close = text.find(")", q)
         end = len(text) if close < 0 else close + 1
         for w in words:  # a match starts at a word's first letter or not in that word at all
