@@ -101,6 +101,57 @@ def test_ratio_cues_cover_all_kinds() -> None:
     assert cue.search("ORR and CR were higher") is None
 
 
+def _starts(items: list) -> tuple[set[str], bool] | None:  # type: ignore[type-arg]
+    """(characters a match of parsed regex `items` can start with, whether it can be empty);
+    None where that is not worked out (a class like \\w, a backreference ...)."""
+    out: set[str] = set()
+    for op, av in items:
+        op = str(op)
+        if op == "LITERAL":
+            return out | {chr(av)}, False
+        if op == "IN":
+            for o, a in av:
+                if str(o) == "LITERAL":
+                    out.add(chr(a))
+                elif str(o) == "RANGE":
+                    out.update(map(chr, range(a[0], a[1] + 1)))
+                else:
+                    return None
+            return out, False
+        if op in ("ASSERT", "ASSERT_NOT", "AT"):
+            continue  # consumes nothing
+        if op == "SUBPATTERN":
+            if av[1] & re.IGNORECASE:
+                return None  # other cases would start it too
+            subs, rep_min = [list(av[3])], 1
+        elif op == "BRANCH":
+            subs, rep_min = [list(b) for b in av[1]], 1
+        elif op in ("MAX_REPEAT", "MIN_REPEAT"):
+            subs, rep_min = [list(av[2])], av[0]
+        else:
+            return None
+        found = [_starts(x) for x in subs]
+        if any(f is None for f in found):
+            return None
+        out.update(*(f[0] for f in found))  # type: ignore[index]
+        if rep_min and not any(f[1] for f in found):  # type: ignore[index]
+            return out, False
+    return out, True
+
+
+def test_every_ratio_cue_starts_with_a_listed_character() -> None:
+    """The cue regex is tried only at ratio_cue_starts: every cue alternative must start there."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    starts = set(rules().ratio_cue_starts)
+    for kind, alts in rules().ratio_cues.items():
+        for alt in alts:
+            parsed = _parser.parse(alt)
+            first = None if parsed.state.flags & re.IGNORECASE else _starts(list(parsed))
+            assert first is not None and not first[1], alt
+            assert first[0] <= starts, f"{alt!r} can start with {sorted(first[0] - starts)}"
+
+
 def test_rule_files_are_validated() -> None:
     """A rule file with a key the model does not know, or no file at all, is a RuleError."""
     from pydantic import BaseModel, ConfigDict
