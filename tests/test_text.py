@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from extractor.parse import ParsedArticle, iter_records
-from extractor.text import _DOT_BETWEEN_DIGITS, _TABLE, fold_case, literal_spans, normalise
+from extractor.text import _DOT_BETWEEN_DIGITS, _FOLD, _TABLE, fold_case, literal_spans, normalise
 
 
 def test_decimal_middle_dot_between_digits_only() -> None:
@@ -86,3 +86,13 @@ def test_normalise_equals_full_translation_on_real_abstracts(shared_dir: Path) -
     assert sum(normalise(t) != t for t in texts) >= 10
     for t in texts:
         assert normalise(t) == _DOT_BETWEEN_DIGITS.sub(".", t.translate(_TABLE))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_TRICKY + "\u00c9\u03a3\u0130", max_size=40))
+def test_fold_case_finds_what_the_full_translation_finds(text: str) -> None:
+    folded = fold_case(text)
+    assert len(folded) == len(text)
+    full = text.translate(_FOLD)
+    assert [i for i, c in enumerate(folded) if c.isascii()] == [i for i, c in enumerate(full) if c.isascii()]
+    assert "".join(c for c in folded if c.isascii()) == "".join(c for c in full if c.isascii())
