@@ -235,13 +235,20 @@ def abbrev_definitions(pat: re.Pattern[str], text: str) -> Iterator[re.Match[str
         words = list(_TOKEN.finditer(text, max(q - run, last), q))[-_LONG_WORDS:]
         close = text.find(")", q)
         end = len(text) if close < 0 else close + 1
+        if not words or _match_in(pat, text, words[-1], end) is None:
+            continue  # a match ends at this "(", its long form with the last word: none starts earlier
         for w in words:  # a match starts at a word's first letter or not in that word at all
-            first = _LETTER.search(text, w.start(), w.end())
-            m = pat.match(text, first.start(), end) if first else None
+            m = _match_in(pat, text, w, end)
             if m:
                 yield m
                 last = m.end()
                 break
+
+
+def _match_in(pat: re.Pattern[str], text: str, word: re.Match[str], end: int) -> re.Match[str] | None:
+    """pat.match from the first letter of `word` (None without one)."""
+    first = _LETTER.search(text, word.start(), word.end())
+    return pat.match(text, first.start(), end) if first else None
 
 
 def outcome_abbrevs(text: str, arm_acronyms: dict[str, str]) -> dict[str, str]:
