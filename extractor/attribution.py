@@ -10,14 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Annotated
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import AfterValidator, ConfigDict, Field
 
 from .mentions import Mention
 from .rules import Flagged, Rule, load_rules
 from .text import fold_case
 
-__all__ = ["AttributionRules", "Context", "Item", "RATE_CODES", "SURVIVAL", "attribution_rules", "outcome_words"]
+__all__ = ["AttributionRules", "Context", "Item", "RATE_CODES", "SURVIVAL", "attribution_rules", "may_match", "outcome_words"]
 
 
 SURVIVAL = ("OS", "PFS", "DFS", "EFS", "RFS", "MFS", "TTP", "DOR")
@@ -29,18 +30,28 @@ class Captured(Rule):
     examples: list[tuple[str, str]]
 
 
+def _lower_ascii(words: list[str]) -> list[str]:
+    bad = [w for w in words if not w.isascii() or w != w.lower()]
+    if bad:
+        raise ValueError(f"keywords must be lower-case ASCII: {bad}")
+    return words
+
+
+# literals one of which every match of a pattern holds, case-folded (text.fold_case): a text,
+# or a window of it, without any need not be searched
+Keywords = Annotated[list[str], Field(min_length=1), AfterValidator(_lower_ascii)]
+
+
+class Keyed(Flagged):
+    """A pattern with keywords."""
+
+    keywords: Keywords
+
+
 class Outcome(Rule):
     name: str
     pattern: str
-    keywords: list[str] = Field(min_length=1)  # every match, lower-cased, holds one of these
-
-    @field_validator("keywords")
-    @classmethod
-    def _plain(cls, v: list[str]) -> list[str]:
-        bad = [w for w in v if not w.isascii() or w != w.lower()]
-        if bad:
-            raise ValueError(f"keywords must be lower-case ASCII: {bad}")
-        return v
+    keywords: Keywords
 
 
 class ComparisonRule(Rule):
@@ -92,16 +103,16 @@ class AttributionRules(Rule):
     rate_subject_after: Flagged
     group_after_count: Flagged
     pre_hit_block: Flagged
-    primary_endpoint: Flagged
+    primary_endpoint: Keyed
     both_groups: Flagged
     death_words: Flagged
-    endpoint_words: Flagged
+    endpoint_words: Keyed
     arm_words: ArmWords
     median_carry_words: list[str]
     comparator_before: Flagged
     endpoint_join: Flagged
     duration_threshold: Flagged
-    non_result_before: Flagged
+    non_result_before: Keyed
     both_arms: Flagged
     arm_after: Captured
     arm_before: Captured
@@ -181,6 +192,7 @@ class _Compiled:
     subgroup_label_after: re.Pattern[str]
     subgroup_boundary: re.Pattern[str]
     label_block: re.Pattern[str]
+    keywords: dict[str, tuple[str, ...]]  # rule name -> its keywords (the Keyed rules)
 
 
 def _alternatives(pattern: str) -> list[str]:
@@ -285,7 +297,16 @@ def attribution_rules() -> _Compiled:
         subgroup_label_after=re.compile(r.subgroup_label_after.pattern, i),
         subgroup_boundary=re.compile(r.subgroup_boundary.pattern, i),
         label_block=re.compile(r.label_block.pattern),
+        keywords={k: tuple(v.keywords) for k, v in r if isinstance(v, Keyed)},
     )
+
+
+def may_match(name: str, folded: str, pos: int = 0, endpos: int | None = None) -> bool:
+    """False when rule `name` cannot match in folded[pos:endpos] (`folded` is fold_case of
+    the text searched): none of its keywords is there. True for a rule without keywords."""
+    words = attribution_rules().keywords.get(name)
+    end = len(folded) if endpos is None else endpos
+    return words is None or any(folded.find(w, pos, end) >= 0 for w in words)
 
 
 def outcome_words(text: str) -> list[tuple[re.Match[str], str]]:

@@ -13,14 +13,14 @@ import re
 
 from . import design
 from .arms import acronym_spans, arm_acronyms, assign_arms, comparison, label_spans, uniq
-from .attribution import RATE_CODES, SURVIVAL, Context, Item, attribution_rules
+from .attribution import RATE_CODES, SURVIVAL, Context, Item, attribution_rules, may_match
 from .consistency import check
 from .mentions import Mention, find_mentions
 from .models import Article, Measurement, Trial
 from .nlp import Hit, find_endpoints, is_response, sentences
 from .outcomes import (MEDIAN_OTHER, abbrev_hits, death_like, endpoint_after, nearest_before, outcome_abbrevs,
                        outcome_at, rate_endpoint, rate_names, ratio_endpoint, score_named)
-from .text import normalise
+from .text import fold_case, normalise
 
 __all__ = ["extract"]
 
@@ -65,12 +65,15 @@ def _frame_population(sent: str) -> str | None:
     return None
 
 
-def _is_result(sent: str, m: Mention) -> bool:
+def _is_result(sent: str, folded: str, m: Mention) -> bool:
     """Drop follow-up times and time points, unless a median cue governs the duration closely
-    ("a median survival of 7.9 months" is a result, "survival at 12 months" is not)."""
+    ("a median survival of 7.9 months" is a result, "survival at 12 months" is not).
+    `folded` is fold_case(sent)."""
     if "follow_up" in m.flags or "adjective" in m.flags or "difference" in m.flags:
         return False
-    if attribution_rules().non_result_before.search(sent, max(0, m.value_start - 40), m.value_start):
+    lo = max(0, m.value_start - 40)
+    if may_match("non_result_before", folded, lo, m.value_start) and \
+            attribution_rules().non_result_before.search(sent, lo, m.value_start):
         return False  # "number needed to treat, 9.4 [95% CI, 5.4-35.5]": not a ratio or a rate
     if "timepoint" not in m.flags:
         return True
@@ -125,11 +128,14 @@ def extract(article: Article) -> tuple[Trial, list[Measurement]]:
     ctx.outcome_abbrevs = outcome_abbrevs(text, ctx.acronyms) if "(" in text else {}
     titled = [h.code for h in find_endpoints(normalise(article.title))] if _GATE.search(raw) else []
     ctx.endpoint = next((c for c in titled if c in SURVIVAL or c in RATE_CODES), None)  # last resort
+    folded = fold_case(text)
     out: list[Measurement] = []
     seen: set[tuple] = set()
     for sec in article.sections:
         if sec.label and r.skip_sections.search(sec.label.strip()):
-            primary = attribution_rules().primary_endpoint.search(text, sec.offset, sec.offset + len(sec.text))
+            end = sec.offset + len(sec.text)
+            primary = r.primary_endpoint.search(text, sec.offset, end) \
+                if may_match("primary_endpoint", folded, sec.offset, end) else None
             if primary:  # "The primary end point was PFS": the default (over the title's)
                 named = [h.code for h in find_endpoints(text[primary.end():primary.end() + 80])]
                 if named and (named[0] in SURVIVAL or named[0] in RATE_CODES):
@@ -146,7 +152,7 @@ def extract(article: Article) -> tuple[Trial, list[Measurement]]:
             if pop is not None:
                 ctx.population = pop
             if not _GATE.search(sent):
-                if attribution_rules().endpoint_words.search(sent):  # "Overall survival was longer. The HR was 0.77"
+                if may_match("endpoint_words", folded, s, e) and r.endpoint_words.search(sent):  # "Overall survival was longer. The HR was 0.77"
                     named = [h.code for h in find_endpoints(sent) if h.code in SURVIVAL or h.code in RATE_CODES]
                     if named:
                         ctx.endpoint = named[-1]
@@ -292,7 +298,8 @@ def _attribute(sent: str, mentions: list[Mention], ctx: Context, fr: design.Fram
             or r.ratio_own_endpoint.search(sent, max(0, h.start - 25), h.start)]  # "the HR for OS was"
     hits = [h for h in hits if not score_named(sent, h) and not (  # "IgG3 responses": immune, not tumour
         is_response(h.code) and r.immune_response.search(sent, max(0, h.start - 40), h.start))]
-    kept = [m for m in mentions if not m.not_reached and _is_result(sent, m)]
+    folded = fold_case(sent)
+    kept = [m for m in mentions if not m.not_reached and _is_result(sent, folded, m)]
     items: list[Item] = []
     last_endpoint: str | None = None
     pops: tuple[list[tuple[int, str]], list[tuple[int, int, str]]] | None = None

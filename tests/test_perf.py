@@ -173,3 +173,17 @@ def test_outcome_words_equal_the_whole_alternation_on_real_abstracts(shared_dir:
     want = [[(m.span(), r.outcome_names[int(m.lastgroup[1:])]) for m in r.outcome_any.finditer(t)] for t in texts]  # type: ignore[index]
     assert [[(m.span(), name) for m, name in outcome_words(t)] for t in texts] == want
     assert sum(map(len, want)) > 100
+
+
+def test_every_keyed_rule_match_holds_a_keyword(shared_dir: Path) -> None:
+    """may_match skips a text without a rule's keywords: every match of the rule holds one."""
+    r = attribution_rules()
+    raw = load_rules("attribution", AttributionRules)
+    assert r.keywords  # else the pre-checks are silently off
+    texts = _OWN + _real_texts(shared_dir, 1000)
+    for name, words in r.keywords.items():
+        pat = getattr(r, name)
+        found = [m.group() for t in texts + [x for x, _ in getattr(raw, name).examples] for m in pat.finditer(t)]
+        assert found, name
+        for hit in found:
+            assert any(w in fold_case(hit) for w in words), (name, hit)
