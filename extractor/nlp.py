@@ -99,11 +99,40 @@ def _phrase_parts() -> list[tuple[bool, str, frozenset[str]]] | None:
         toks = [run for t in nlp.make_doc(phrase) for run in re.findall(r"[!-~]+", t.text)]
         if not toks:
             return None
-        best = max(toks, key=lambda t: (any(c.isalpha() for c in t), len(t)))  # the rarest, roughly
+        best = _anchor_run(toks)
         if _is_abbreviation(phrase):
             out.append((True, best, frozenset(toks)))
         else:
             out.append((False, best.lower(), frozenset(t.lower() for t in toks)))
+    return out
+
+
+def _anchor_run(runs: list[str]) -> str:
+    """The run a phrase is found by: the longest with a letter (the rarest, roughly)."""
+    return max(runs, key=lambda t: (any(c.isalpha() for c in t), len(t)))
+
+
+@lru_cache(maxsize=1)
+def _reaches() -> dict[tuple[bool, str], tuple[int, int]]:
+    """(exact, anchor) -> how far a match of a phrase with that anchor can extend before and
+    after it, in characters: the phrase's tokens (as long in the text, where lower-casing keeps
+    the length) with at most one space between two."""
+    nlp = pipeline()[0]
+    rules = endpoint_rules()
+    out: dict[tuple[bool, str], tuple[int, int]] = {}
+    for phrase in [p for e in rules.endpoints for p in e.phrases] + [c.phrase for c in rules.ratio_cues]:
+        exact = _is_abbreviation(phrase)
+        toks = [t.text if exact else t.lower_ for t in nlp.make_doc(phrase)]
+        anchor = _anchor_run([run for t in toks for run in re.findall(r"[!-~]+", t)])
+        anchor = anchor if exact else anchor.lower()
+        for k, tok in enumerate(toks):
+            i = tok.find(anchor)
+            while i >= 0:
+                before = sum(len(x) + 1 for x in toks[:k]) + i
+                after = len(tok) - i - len(anchor) + sum(len(x) + 1 for x in toks[k + 1:])
+                b0, a0 = out.get((exact, anchor), (0, 0))
+                out[(exact, anchor)] = (max(b0, before), max(a0, after))
+                i = tok.find(anchor, i + 1)
     return out
 
 
@@ -139,42 +168,36 @@ def _groups() -> tuple[re.Pattern[str], _Groups, re.Pattern[str], _Groups]:
 
 
 def _anchored(text: str) -> list[tuple[int, int]]:
-    """Where `text` holds the anchor of a phrase that may match it (one lacking none of its
-    runs): every match holds such an anchor. Empty for most texts (26,789 of the 30,925 that
-    extraction asks about in the bench corpus), which then need no tokenizing."""
-    lower_gate, lower, exact_gate, exact = _groups()
+    """Around each place `text` holds the anchor of a phrase that may match it (one lacking
+    none of its runs), the span a match holding it would lie in: every match lies in one.
+    Empty for most texts (26,789 of the 30,925 that extraction asks about in the bench
+    corpus), which then need no tokenizing."""
+    _, lower, exact_gate, exact = _groups()
+    reaches = _reaches()
     low = text.lower()
     out: list[tuple[int, int]] = []
-    for src, gate, groups in ((low, lower_gate, lower), (text, exact_gate, exact)):
-        if not gate.search(src):
+    # a text holds a lower-case anchor 1 time in 4: testing each (`in`) beats searching their
+    # alternation (1.5x); the case-kept ones are rarer, their alternation first
+    for src, gate, groups, ex in ((low, None, lower, False), (text, exact_gate, exact, True)):
+        if gate is not None and not gate.search(src):
             continue
         for anchor, alts in groups:
             if anchor in src and any(all(r in src for r in runs) for runs in alts):
+                before, after = reaches[(ex, anchor)]
                 i = src.find(anchor)
                 while i >= 0:
-                    out.append((i, i + len(anchor)))
+                    out.append((max(0, i - before), min(len(text), i + len(anchor) + after)))
                     i = src.find(anchor, i + 1)
     return out
 
 
-@lru_cache(maxsize=1)
-def _reach() -> int:
-    """How far a phrase match can extend beyond its anchor, in characters: its tokens as
-    long as the phrase's (lower-casing never shortens a text) with a space after each."""
-    nlp = pipeline()[0]
-    rules = endpoint_rules()
-    phrases = [p for e in rules.endpoints for p in e.phrases] + [c.phrase for c in rules.ratio_cues]
-    return max(sum(len(t.lower_) + 1 for t in nlp.make_doc(p)) for p in phrases)
-
-
-def _windows(text: str, spots: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Disjoint stretches of `text` that hold every match around `spots`, each from the start
-    of a whitespace-delimited chunk to the end of one. The tokenizer splits each chunk on its
-    own, so a stretch has the same tokens as the whole text has there."""
-    reach, n = _reach(), len(text)
+def _windows(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Disjoint stretches of `text` that hold `spans`, each from the start of a
+    whitespace-delimited chunk to the end of one. The tokenizer splits each chunk on its own,
+    so a stretch has the same tokens as the whole text has there."""
+    n = len(text)
     out: list[tuple[int, int]] = []
-    for a, b in sorted(spots):
-        s, e = max(0, a - reach), min(n, b + reach)
+    for s, e in sorted(spans):
         while s > 0 and not text[s - 1].isspace():
             s -= 1
         while s < e and text[s].isspace():
@@ -227,12 +250,12 @@ def _endpoints(text: str) -> tuple[Hit, ...]:
     """find_endpoints, kept per text: extraction asks about the same sentence several times
     (Hits are frozen; each caller gets a list of its own). Only the stretches around the
     anchors are tokenized: a sentence's numbers and most of its words are never looked up."""
-    spots = _anchored(text)
-    if not spots:
+    spans = _anchored(text)
+    if not spans:
         return ()
     if len(text.lower()) != len(text):  # anchor offsets (found lower-cased) are not the text's
         return _matched(text)
-    hits = [h for s, e in _windows(text, spots) for h in _phrase_hits(text[s:e], s)]
+    hits = [h for s, e in _windows(text, spans) for h in _phrase_hits(text[s:e], s)]
     return tuple(_qualified(text, h, hits) for h in hits)
 
 
