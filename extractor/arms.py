@@ -17,6 +17,13 @@ from .text import fold_case, literal_spans
 _VS_GAP = re.compile(r"[\s\])]*(?:\[[^\]]*\])?[\s)\]]*(?:vs\.?|versus|v|and|compared with)\s*")
 
 
+# precompiled: a module-level re.findall/search with a pattern string looks it up in re's cache each call
+_LOWER_WORD = re.compile(r"[a-z0-9]+")
+_ONLY_NUMBERS = re.compile(r"[\d.\s%]+")
+_ALONE = re.compile(r"(?i)\balone\b")
+_ONE_CHAR = re.compile(r"\b[A-Za-z0-9]\b")
+
+
 def _bind(sent: str, spans: list[tuple[int, int, str]], lo: int, hi: int, m: Mention,
           used: set[int]) -> str | None:
     """The free arm phrase nearest to the value inside its own segment (lo..hi)."""
@@ -47,7 +54,7 @@ def _bind(sent: str, spans: list[tuple[int, int, str]], lo: int, hi: int, m: Men
 
 
 def _words(name: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in attribution_rules().filler}
+    return {w for w in _LOWER_WORD.findall(name.lower()) if w not in attribution_rules().filler}
 
 
 def _best_arm(want: set[str], fr: design.Frame) -> str | None:
@@ -83,14 +90,14 @@ def _text_arm(sent: str, m: Mention, lo: int, hi: int, fr: design.Frame) -> str 
             if b:  # "response to X was", "and X (": only when X is one of the trial's arms
                 phrase, known_only = b.group("a") or b.group("b"), True
     phrase = phrase.strip(" .,;:") if phrase else phrase
-    if not phrase or r.arm_stop.match(phrase.strip()) or re.fullmatch(r"[\d.\s%]+", phrase):
+    if not phrase or r.arm_stop.match(phrase.strip()) or _ONLY_NUMBERS.fullmatch(phrase):
         return None
     want = _words(phrase)
     if not want:
         return None
     named = set().union(*(_words(t) for x in fr.arms for t in (x.name, *x.aliases)))
-    if re.search(r"(?i)\balone\b", phrase) and want <= named:  # "the chemotherapy-alone group": not chemotherapy plus X
-        alone = [x.name for x in fr.arms if re.search(r"(?i)\balone\b", " ".join([x.name, *x.aliases]))] \
+    if _ALONE.search(phrase) and want <= named:  # "the chemotherapy-alone group": not chemotherapy plus X
+        alone = [x.name for x in fr.arms if _ALONE.search(" ".join([x.name, *x.aliases]))] \
             or [x.name for x in fr.arms if not x.experimental]
         if len(alone) == 1:
             return alone[0]
@@ -155,7 +162,7 @@ def label_spans(sent: str, fr: design.Frame) -> list[tuple[int, int, str]]:
         return []
     out = []
     for m in _LABEL_LIST.finditer(sent):
-        for x in re.finditer(r"\b[A-Za-z0-9]\b", m.group("labels")):
+        for x in _ONE_CHAR.finditer(m.group("labels")):
             arm = labels.get(x.group().upper())
             if arm is not None and (x.group().isupper() or x.group().isdigit()):
                 out.append((m.start("labels") + x.start(), m.start("labels") + x.end(), arm))

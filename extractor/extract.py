@@ -39,6 +39,14 @@ _DURATION = re.compile(r"(?i)duration|durable")
 _RATE_WORD = re.compile(r"(?i)\brates?\b|probabilit|estimate")
 
 
+# precompiled: a module-level re.sub/search with a pattern string looks it up in re's cache each call
+_SPACES = re.compile(r"\s+")
+_TIME_AFTER_CUE = re.compile(r"\d|\b(?:at|after|within|by|follow)")
+_SIGN_SPACE = re.compile(r"([<>\u2264\u2265=])\s+")
+_LOWER_WORD = re.compile(r"[a-z]+")
+_DIGITS = re.compile(r"\d+")
+
+
 def _timepoint(m: re.Match[str]) -> str:
     n = m.group("n") or m.group("n2")
     unit = m.group("unit") or (m.group("unit2") or "").rstrip("s")
@@ -54,7 +62,7 @@ def _timepoint(m: re.Match[str]) -> str:
 
 
 def _clean_pop(p: str) -> str:
-    return re.sub(r"\s+", " ", p).strip(" ,;:.")
+    return _SPACES.sub(" ", p).strip(" ,;:.")
 
 
 def _frame_population(sent: str) -> str | None:
@@ -83,7 +91,7 @@ def _is_result(sent: str, folded: str, m: Mention) -> bool:
     cue = None
     for c in attribution_rules().median_cue.finditer(window):
         cue = c
-    return cue is not None and not re.search(r"\d|\b(?:at|after|within|by|follow)", window[cue.end():])
+    return cue is not None and not _TIME_AFTER_CUE.search(window[cue.end():])
 
 
 def _subgroup_label(sent: str, m: Mention, hits: list[Hit], spans: list[tuple[int, int, str]]) -> str | None:
@@ -109,7 +117,7 @@ def _subgroup_label(sent: str, m: Mention, hits: list[Hit], spans: list[tuple[in
     if any(a <= h.start < b for h in hits) or any(a <= s < b for s, _, _ in spans) \
             or outcome_at(sent, hits, a, b):  # "relapse (HR 2.0)": a factor or an endpoint, no subgroup
         return None
-    return re.sub(r"([<>\u2264\u2265=])\s+", r"\1", label)  # "> Q1" is written ">Q1" in names
+    return _SIGN_SPACE.sub(r"\1", label)  # "> Q1" is written ">Q1" in names
 
 
 _CLAUSE_BREAK = re.compile(r"(?i)\b(?:whereas|while|but|although|however)\b")
@@ -214,7 +222,7 @@ def _median_item(sent: str, m: Mention, mentions: list[Mention], hits: list[Hit]
         if tm:
             code = "other:" + ("time " + tm["to"] if tm["to"] else tm["dur"]).lower().strip()
         elif cue is not None and ctx.endpoint in SURVIVAL and not ep_hit and set(
-                re.findall(r"[a-z]+", sent[cue.end():m.value_start].lower())) <= r.median_carry_words:
+                _LOWER_WORD.findall(sent[cue.end():m.value_start].lower())) <= r.median_carry_words:
             code = ctx.endpoint  # "(median, 3.8 v 1.9 months)" after "PFS was prolonged"
     return Item(m, "median", code) if code else None
 
@@ -430,7 +438,7 @@ def _landmark_lists(sent: str, items: list[Item], arms: list[str]) -> None:
     """"1-, 2-, and 3-year survival rates of 38%, 12% and 2% versus 45%, 12% and 6%": time
     points in order, then arms in order when the list holds one run per arm."""
     for tl in attribution_rules().landmark_list.finditer(sent):
-        nums = re.findall(r"\d+", tl.group("nums"))
+        nums = _DIGITS.findall(tl.group("nums"))
         unit = tl.group("unit").lower()
         k = len(nums)
         nxt = sent.find(";", tl.end())

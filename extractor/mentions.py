@@ -210,13 +210,21 @@ def _num(s: str) -> float:
     return float(s.replace(",", ""))
 
 
+# precompiled: a module-level re.sub/split with a pattern string looks it up in re's cache each call
+_WORD_SEP = re.compile(r"[\s-]+")
+_OP_FILLER = re.compile(r"\s+|=|was|of")
+_SPACES = re.compile(r"\s+")
+_CLAUSE_AFTER = re.compile(r"[)\]]*[^.;()\[\]\d]{0,100}")
+_BRACKETED = re.compile(r"\s*\(([^()]*)\)")
+
+
 def _int(s: str) -> int | None:
     s = s.strip()
     if s[:1].isdigit():
         return int(s.replace(",", ""))
     words = compiled().numbers
     total = 0
-    for part in re.split(r"[\s-]+", s.lower()):
+    for part in _WORD_SEP.split(s.lower()):
         if part == "and":
             continue
         if part == "hundred":
@@ -247,8 +255,8 @@ class _Tail:
 
 
 def _p_text(m: re.Match[str]) -> str:
-    op = re.sub(r"\s+|=|was|of", "", m.group("op"))
-    return op + re.sub(r"\s+", "", m.group("val"))
+    op = _OP_FILLER.sub("", m.group("op"))
+    return op + _SPACES.sub("", m.group("val"))
 
 
 def _ci_at(t: str, pos: int, bare: bool) -> tuple[re.Match[str], bool] | None:
@@ -651,7 +659,7 @@ _CLAUSE_BREAK = re.compile(r";|\.(?!\d)")
 
 def _closed_by_respectively(t: str, ms: list[Mention], g: list[int], resp: re.Pattern[str]) -> bool:
     first, last = ms[g[0]], ms[g[-1]]
-    after = re.match(r"[)\]]*[^.;()\[\]\d]{0,100}", t[last.end:])
+    after = _CLAUSE_AFTER.match(t, last.end)
     return bool(resp.search(after.group(0) if after else "")) or bool(resp.search(t[first.start:last.end])) or \
         bool(resp.search(_before(t, first.start, 20)))
 
@@ -661,7 +669,7 @@ def _drop_ranges(gap: str) -> str:
     if "(" not in gap:
         return gap
     iv = compiled().p["other_interval"]
-    return re.sub(r"\s*\(([^()]*)\)", lambda b: "" if iv.fullmatch(b.group(1).strip()) else b.group(0), gap)
+    return _BRACKETED.sub(lambda b: "" if iv.fullmatch(b.group(1).strip()) else b.group(0), gap)
 
 
 def _group(t: str, ms: list[Mention]) -> list[Mention]:

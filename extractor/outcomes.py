@@ -22,6 +22,14 @@ MEDIAN_OTHER = re.compile(r"(?i)\bmedian\s+(?:time (?:from [a-z -]{3,40}? )?(?P<
                            r"(?=\s+(?:was|of|were|is)\b|,|\s*\()")
 
 
+# precompiled: a module-level re.sub/search with a pattern string looks it up in re's cache each call
+_SPACE_DASH = re.compile(r"[\s-]+")
+_SPACES = re.compile(r"\s+")
+_BLANK = re.compile(r"\s*")
+_CLAUSE_VERB = re.compile(r"[;]|\b(was|were)\b|\d%")
+_RATE_TAIL = re.compile(r"(?i)\s+(?:rates?|proportions?)$")
+
+
 def time_to(text: str) -> tuple[int, str] | None:
     """The last "median time to X" / "duration of X" outcome named in text, as (start, code)."""
     found = list(MEDIAN_OTHER.finditer(text))
@@ -45,7 +53,7 @@ def _outcomes_in(text: str) -> tuple[tuple[int, str], ...]:
     r = attribution_rules()
     found = [(m.start(), name) for m, name in outcome_words(text)]
     found += [(m.start("name"), m.group("name").lower()) for m in r.outcome_phrase.finditer(text)]
-    found += [(m.start(), re.sub(r"[\s-]+", " ", m.group("name")).lower())  # "PASI 75", "ACR20"
+    found += [(m.start(), _SPACE_DASH.sub(" ", m.group("name")).lower())  # "PASI 75", "ACR20"
               for m in r.score_outcome.finditer(text)]
     found += rate_names(text)
     return tuple(sorted(found))  # "the proportion of patients achieving ACR20" names its own
@@ -60,7 +68,7 @@ def rate_names(text: str) -> list[tuple[int, str]]:
     r = attribution_rules()
     out: list[tuple[int, str]] = []
     for m in r.rate_outcome.finditer(text):
-        words = [(w.start(), w.group()) for w in re.finditer(r"\S+", m.group("name"))]
+        words = [(w.start(), w.group()) for w in _TOKEN.finditer(m.group("name"))]
         while words and r.rate_outcome_skip.fullmatch(words[0][1]):
             words = words[1:]
         if not words:
@@ -159,7 +167,7 @@ def _named_event(sent: str, h: Hit) -> str | None:
     x = r.named_event.match(sent, h.end)
     if x is None:
         return None
-    name = re.sub(r"\s+", " ", sent[h.start:x.end()]).lower().replace(">=", "≥")
+    name = _SPACES.sub(" ", sent[h.start:x.end()]).lower().replace(">=", "≥")
     return "other:" + name
 
 
@@ -177,13 +185,13 @@ def rate_endpoint(sent: str, m: Mention, hits: list[Hit], floor: int,
     its list is said to have ("26% of X patients had stable disease"), else the nearest before."""
     free = hits
     after = [h for h in free if h.start >= m.end]
-    if after and re.fullmatch(r"\s*", sent[m.end:after[0].start]):
+    if after and _BLANK.fullmatch(sent, m.end, after[0].start):
         return after[0].code, after[0], after[0].start
     after = [h for h in free if h.start >= list_end]
     if after:
         gap = sent[list_end:after[0].start]
         if len(gap) <= 60 and attribution_rules().outcome_after.search(gap) \
-                and not re.search(r"[;]|\b(was|were)\b|\d%", gap):
+                and not _CLAUSE_VERB.search(gap):
             return after[0].code, after[0], after[0].start
     before = nearest_before(free, m.start, floor)
     word = outcome_at(sent, hits, floor, m.start, skip_death=True)
@@ -268,7 +276,7 @@ def outcome_abbrevs(text: str, arm_acronyms: dict[str, str]) -> dict[str, str]:
         if start is None:
             continue
         long = " ".join(words[start:])
-        core = re.sub(r"(?i)\s+(?:rates?|proportions?)$", "", long)
+        core = _RATE_TAIL.sub("", long)
         ends = [h for h in find_endpoints(core) if not h.cue and h.end == len(core)]
         if ends and ends[0].start == 0:
             out[abbr] = ends[0].code  # "objective response rates (ORRs)": a known endpoint
