@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from extractor.consistency import log_asymmetry
 from extractor.errors import RuleError
 from extractor.rules import load_rules
-from extractor.text import normalise
+from extractor.text import fold_case, normalise
 
 __all__ = ["Mention", "find_mentions", "in_context", "rules", "compiled"]
 
@@ -163,6 +163,7 @@ class _Compiled:
     cue_gate: re.Pattern[str]  # finds any of cue_literals
     ctx: dict[str, _Context]
     modifier: re.Pattern[str]
+    modifier_ends: tuple[str, ...] | None  # each modifier's last word, case-folded (None: no such pre-check)
     units: dict[str, str]
     numbers: dict[str, int]
 
@@ -198,8 +199,10 @@ def compiled() -> _Compiled:
     requires = {k: re.compile("|".join(map(re.escape, v.requires))) if v.requires else None
                 for k, v in r.patterns.items()}
     cue_gate = re.compile("|".join(map(re.escape, r.ratio_cue_literals)))
+    ends = tuple(sorted({w.split()[-1].lower() for w in r.cue_modifiers}))
+    plain = all(w.isascii() and w.strip() and w.rstrip()[-1] not in "-" for w in r.cue_modifiers)
     return _Compiled(out, requires, pre, cue, tuple(r.ratio_cue_literals), cue_gate, ctx,
-                     modifier, {k.lower(): v for k, v in r.units.items()},
+                     modifier, ends if plain else None, {k.lower(): v for k, v in r.units.items()},
                      {k.lower(): v for k, v in r.number_words.items()})
 
 
@@ -417,6 +420,21 @@ def _before(t: str, pos: int, width: int = 40) -> str:
 # ---------------------------------------------------------------- finders
 
 
+def _modifier_before(t: str, pos: int) -> re.Match[str] | None:
+    """The cue modifier ending the 60 characters before pos ("adjusted " HR). The pattern is
+    searched (at every one of them) only when they end, but for spaces and hyphens, in a
+    modifier's last word: its match ends there, as a modifier ends in neither."""
+    c = compiled()
+    win = _before(t, pos, 60)
+    if c.modifier_ends is not None:
+        core = len(win)
+        while core and (win[core - 1].isspace() or win[core - 1] == "-"):
+            core -= 1
+        if core == len(win) or not fold_case(win[:core]).endswith(c.modifier_ends):
+            return None
+    return c.modifier.search(win)
+
+
 def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
     c = compiled()
     out: list[Mention] = []
@@ -431,10 +449,10 @@ def _ratios(t: str, used: bytearray, text: str) -> list[Mention]:
         vs, ve = vm.span("value")
         kind = cue.lastgroup or "hazard_ratio"
         start = cue.start()
-        mod = c.modifier.search(_before(t, start, 60))
+        mod = _modifier_before(t, start)
         while mod:
             start -= len(mod.group(0))
-            mod = c.modifier.search(_before(t, start, 60))
+            mod = _modifier_before(t, start)
         cue_text = _CUE_TRAIL.sub("", text[start:vs])
         per = _PER_UNIT.match(t, ve)  # "HR, 1.07/Gy; 95% CI ..."
         tail = _tail(t, per.end() if per else ve, used)

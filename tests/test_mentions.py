@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extractor.mentions import Mention, compiled, find_mentions, in_context, rules
+from extractor.mentions import Mention, _modifier_before, compiled, find_mentions, in_context, rules
 
 CASES = [json.loads(line) for line in (Path(__file__).parent / "cases" / "mentions.jsonl").read_text(
     encoding="utf-8").splitlines() if line.strip() and not line.startswith("//")]
@@ -258,3 +258,13 @@ def test_real_abstracts_never_raise(shared_dir: Path) -> None:
         if seen >= 300:
             break
     assert seen == 300
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["adjusted", "Adjusted", "un", "-", " ", "  ", "\u00a0", "Cox", "cause-specific",
+                                 "multivariable", "HR", "the", "\u212aM", "ratio", "("]), max_size=12))
+def test_modifier_pre_check_never_changes_the_search(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    found = _modifier_before(text, len(text))
+    want = compiled().modifier.search(text[-60:])
+    assert (found and found.span()) == (want and want.span())
