@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from .arm_spans import find_arm
 from .design_rules import DesignRules, rules
-from .facts import RANDOMIZED, allocation_ratio, n_randomized, phase, registrations, sentences_of
+from .facts import allocation_ratio, n_randomized, phase, registrations, says_randomized, sentences_of
 from .models import Article, Trial
 
 __all__ = ["Arm", "DesignRules", "Frame", "allocation_ratio", "find_arm", "frame", "n_randomized", "phase",
@@ -616,8 +616,7 @@ def _single_arm(article: Article) -> list[_Cand]:
     ("a phase 2, single-arm trial", or no randomization at all) and names it again."""
     comp = rules()
     text = article.title + "\n" + article.abstract
-    if not comp.single_arm_gate.search(text) and any(
-            RANDOMIZED.search(t) and not comp.phase_skip.search(t) for _, t in sentences_of(text)):
+    if says_randomized(sentences_of(text)) and not comp.single_arm_gate.search(text):
         return []  # randomized, unless only a future or earlier trial is ("a randomized trial is warranted")
     low = text.lower()
     best: tuple[float, int, _Cand] | None = None

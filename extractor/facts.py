@@ -4,11 +4,12 @@ registry list."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 
 from .design_rules import rules
 
-__all__ = ["allocation_ratio", "n_randomized", "phase", "registrations"]
+__all__ = ["allocation_ratio", "n_randomized", "phase", "registrations", "says_randomized", "sentences_of"]
 
 
 def registrations(text: str, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
@@ -35,7 +36,24 @@ _SENT_END = re.compile(r"[.;!?](?<!\bvs.)(?<!\bv.)(?<!\be\.g.)(?<!\bi\.e.)(?<!\b
 
 @lru_cache(maxsize=64)
 def sentences_of(text: str) -> tuple[tuple[int, str], ...]:
-    """Rough sentence split that keeps offsets ("vs." and "e.g." do not end a sentence)."""
+    """Rough sentence split that keeps offsets ("vs." and "e.g." do not end a sentence).
+
+    A newline always ends a sentence (no other split point can take it), so a text of several
+    lines (an abstract: its sections joined by a newline) is the split of each line, shifted:
+    the lines' splits are cached, and the sections read on their own reuse them."""
+    if "\n" not in text:
+        return _line_sentences(text)
+    out: list[tuple[int, str]] = []
+    offset = 0
+    for line in text.split("\n"):
+        out += [(offset + start, sent) for start, sent in _line_sentences(line)]
+        offset += len(line) + 1
+    return tuple(out)
+
+
+@lru_cache(maxsize=256)
+def _line_sentences(text: str) -> tuple[tuple[int, str], ...]:
+    """sentences_of for a text without a newline."""
     out, start = [], 0
     for m in _SENT_END.finditer(text):
         if m.group() == ";" and text.count("(", start, m.start()) > text.count(")", start, m.start()):
@@ -92,6 +110,18 @@ def _to_int(token: str, words: dict[str, int]) -> int | None:
 RANDOMIZED = re.compile(r"(?i)\brandomi[sz]|\brandomly\b")
 
 
+def says_randomized(sentences: Iterable[tuple[int, str]]) -> bool:
+    """Whether one of `sentences` (sentences_of's) says the trial was randomized, not only a
+    future or earlier one ("a randomized trial is warranted")."""
+    return any(_randomized_sentence(sent) for _, sent in sentences)
+
+
+@lru_cache(maxsize=1024)
+def _randomized_sentence(sent: str) -> bool:
+    # RANDOMIZED needs the letters "random", which no character but themselves matches under (?i)
+    return "random" in sent.lower() and bool(RANDOMIZED.search(sent)) and not rules().phase_skip.search(sent)
+
+
 def n_randomized(text: str, design_text: str | None = None) -> int | None:
     """Total randomized (else enrolled, else treated) when the abstract states it as one number.
 
@@ -100,7 +130,7 @@ def n_randomized(text: str, design_text: str | None = None) -> int | None:
     """
     comp = rules()
     sentences = sentences_of(text)
-    randomized = any(RANDOMIZED.search(s) and not comp.phase_skip.search(s) for _, s in sentences)
+    randomized = says_randomized(sentences)
     design_sents = sentences if design_text is None else sentences_of(design_text)
     best: tuple[int, int, int] | None = None
     lower = {s: s.lower() for _, s in (*sentences, *design_sents)}
