@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import StringConstraints
 
 from .rules import Flagged, Rule, load_rules
 
-__all__ = ["DesignRules", "rules"]
+__all__ = ["CASE_FOLDS", "DesignRules", "finditer_at", "rules"]
+
+# Characters that (?i) matches to an ASCII letter although their lower() is not that letter
+# ("\u212a" Kelvin sign ~ "k", long s ~ "s", dotted/dotless I ~ "i"; the dotted I is also the one
+# character whose lower() is two long): a text holding one gets no literal pre-check.
+CASE_FOLDS = frozenset("\u0130\u0131\u017f\u212a")
 
 
 class Registry(Rule):
@@ -31,6 +38,9 @@ class PhaseRule(Rule):
 class CountRule(Rule):
     keywords: list[str]  # lower-case words a sentence must contain one of before `pattern` is tried
     pattern: str
+    # lower-case words one of which every match begins with: the pattern is tried only where one
+    # occurs (a pattern opening with \b or a lookbehind is slow to search for)
+    starts: list[Annotated[str, StringConstraints(pattern=r"^[a-z]+$")]] = []
     weight: int
     nonrandomized_only: bool
     examples: list[tuple[str, int | None]]
@@ -142,6 +152,16 @@ class DesignRules(Rule):
 
 
 @dataclass(frozen=True)
+class _Count:
+    keywords: tuple[str, ...]
+    pattern: re.Pattern[str]
+    weight: int
+    nonrandomized_only: bool
+    leading_num: bool  # the pattern opens with the number: tried where rules().number finds one
+    starts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class _ListSection:
     label: re.Pattern[str]
     count: re.Pattern[str]
@@ -152,7 +172,7 @@ class _Compiled:
     registries: list[tuple[tuple[str, ...], re.Pattern[str] | None, re.Pattern[str], str, bool]]
     phases: list[tuple[re.Pattern[str], str]]
     phase_skip: re.Pattern[str]
-    counts: list[tuple[tuple[str, ...], re.Pattern[str], int, bool, bool]]
+    counts: list[_Count]
     number: re.Pattern[str]
     n_list_guard: re.Pattern[str]
     number_words: dict[str, int]
@@ -214,8 +234,9 @@ def rules() -> _Compiled:
                     for g in r.registries],
         phases=[(re.compile(p.pattern, re.I), p.phase) for p in r.phases],
         phase_skip=re.compile(r.phase_skip.pattern, re.I),
-        counts=[(tuple(c.keywords), re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)),
-                 c.weight, c.nonrandomized_only, c.pattern.startswith("(?i)(NUM)")) for c in r.n_randomized],
+        counts=[_Count(tuple(c.keywords), re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)),
+                       c.weight, c.nonrandomized_only, c.pattern.startswith("(?i)(NUM)"), tuple(c.starts))
+                for c in r.n_randomized],
         number=re.compile("(?i)" + num),
         n_list_guard=re.compile(r.n_list_guard.replace("NUM", num)),
         number_words=r.number_words,
@@ -260,3 +281,26 @@ def rules() -> _Compiled:
         alias_stop=frozenset(r.alias_stopwords),
         populations=[(tuple(p.keywords), re.compile(p.pattern)) for p in r.population_cues],
     )
+
+
+def finditer_at(pat: re.Pattern[str], text: str, low: str, starts: tuple[str, ...]) -> list[re.Match[str]]:
+    """pat.finditer(text) for a pattern whose every match begins with one of `starts` (ASCII,
+    lower-case): the same matches, the pattern tried only where `low` (text.lower()) holds one.
+
+    Leftmost first, each search resuming where the last match ended, as finditer does. A text
+    holding a CASE_FOLDS character (where `low` could miss a place (?i) matches) is searched."""
+    if not CASE_FOLDS.isdisjoint(text):
+        return list(pat.finditer(text))
+    places = set()
+    for w in starts:
+        i = low.find(w)
+        while i >= 0:
+            places.add(i)
+            i = low.find(w, i + 1)
+    out: list[re.Match[str]] = []
+    end = 0
+    for p in sorted(places):
+        if p >= end and (m := pat.match(text, p)):
+            out.append(m)
+            end = m.end()
+    return out

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from .design_rules import rules
+from .design_rules import finditer_at, rules
 
 __all__ = ["allocation_ratio", "n_randomized", "phase", "registrations", "says_randomized", "sentences_of"]
 
@@ -135,22 +135,25 @@ def n_randomized(text: str, design_text: str | None = None) -> int | None:
     best: tuple[int, int, int] | None = None
     lower = {s: s.lower() for _, s in (*sentences, *design_sents)}
     numbers: dict[str, list[int]] = {}
-    for keywords, pat, weight, nonrandomized_only, leading_num in comp.counts:
-        if nonrandomized_only and randomized or best is not None and weight < best[0]:
+    for rule in comp.counts:
+        weight = rule.weight
+        if rule.nonrandomized_only and randomized or best is not None and weight < best[0]:
             continue  # a lighter cue never beats the count already found
         for start, sent in (sentences if weight >= 0 else design_sents):
             if best is not None and weight == best[0] and start >= -best[1]:
                 break  # nor does a later one of the same weight
             low = lower[sent]
-            if not any(k in low for k in keywords):
+            if not any(k in low for k in rule.keywords):
                 continue
-            if leading_num:  # try the pattern only where a number starts
+            if rule.leading_num:  # try the pattern only where a number starts
                 if sent not in numbers:
                     numbers[sent] = [m.start() for m in comp.number.finditer(sent)]
-                found = (pat.match(sent, pos) for pos in numbers[sent])
+                found = (rule.pattern.match(sent, pos) for pos in numbers[sent])
                 matches = [m for m in found if m]
+            elif rule.starts:
+                matches = finditer_at(rule.pattern, sent, low, rule.starts)
             else:
-                matches = list(pat.finditer(sent))
+                matches = list(rule.pattern.finditer(sent))
             for m in matches:
                 n = _to_int(next(g for g in m.groups() if g), comp.number_words)
                 if n is None or n < 6 or comp.n_list_guard.match(sent, m.end(m.lastindex or 1)):

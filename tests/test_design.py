@@ -69,6 +69,29 @@ def test_n_randomized_examples(text: str, want: int) -> None:
     assert design.n_randomized(text) == want
 
 
+# our own sentences where a count rule's start word is capitalised, repeated, inside a word, or
+# next to a character (?i) folds onto a letter
+_START_TEXTS = [t for r in R.n_randomized for t, _ in r.examples] + [
+    "Of 410 adults enrolled, among 398 recruited adults, 12 withdrew.",
+    "AMONG 300 PATIENTS ENROLLED IN THIS TRIAL, INCLUDING 40 CHILDREN, MOST RECOVERED.",
+    "In total 90 subjects were included in a within-subject design in 88 patients.",
+    "The participants were 64 women; the sample was 80 infants; patients were 72 men.",
+    "Within the study of 500 persons, in a randomized study in 90 people.",
+    "In an analysis of 300 patients, we allocated 150 women to two diets; the team included 80 men.",
+    "We randomly assigned 120 patients \u017fo; of 300 patients enrolled \u0131n 20 centres.",
+]
+
+
+@pytest.mark.parametrize("i", [i for i, r in enumerate(R.n_randomized) if r.starts])
+def test_count_rule_starts_are_where_its_matches_begin(i: int) -> None:
+    """finditer_at (the pattern tried only at the rule's start words) finds what finditer does."""
+    from extractor.design_rules import finditer_at
+    rule = design.rules().counts[i]
+    for text in _START_TEXTS:
+        got = [m.span() for m in finditer_at(rule.pattern, text, text.lower(), rule.starts)]
+        assert got == [m.span() for m in rule.pattern.finditer(text)], text
+
+
 @pytest.mark.parametrize("text,want", R.allocation.examples)
 def test_allocation_examples(text: str, want: str) -> None:
     assert design.allocation_ratio(text) == want
