@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .arm_spans import find_arm
-from .design_rules import DesignRules, rules
+from .design_rules import Cue, DesignRules, finditer_at, rules
 from .facts import allocation_ratio, n_randomized, phase, registrations, says_randomized, sentences_of
 from .models import Article, Trial
 
@@ -312,6 +312,9 @@ def _group_mentions(text: str) -> tuple[tuple[str, str | None], ...]:
     its parenthesis; cached, as _arms reads METHODS, then often every section, for them."""
     comp = rules()
     out = []
+    low = text.lower()
+    if not any(k in low for k in comp.group_keywords):
+        return ()
     for m in comp.group_mention.finditer(text):
         name = m.group("name").strip()
         if re.search(r"(?i)\b(?:or|versus|vs)\b", name):
@@ -382,22 +385,22 @@ def _compare_sides(a: str, b: str) -> list[_Cand]:
     return [c for c in side_a if _plausible(c.name)] + _split_arms(_unprotect(b))
 
 
-def _cue_arms(sections: list[tuple[str | None, str]],
-              cues: list[tuple[re.Pattern[str], re.Pattern[str]]], compare: bool = False) -> list[list[_Cand]]:
+def _cue_arms(sections: list[tuple[str | None, str]], cues: list[Cue], compare: bool = False) -> list[list[_Cand]]:
     """Every arm list the cue sentences of `sections` announce, in text order."""
     out = []
     for _, text in sections:
         low_text = text.lower()  # a cue whose keywords the section lacks can skip all its sentences
-        active = [(keywords, cue) for keywords, cue in cues if any(k in low_text for k in keywords)]
+        active = [cue for cue in cues if any(k in low_text for k in cue.keywords)]
         if not active:
             continue
         for _, sent in sentences_of(text):
             sent = _protect(sent)
             low = sent.lower()
-            for keywords, cue in active:
-                if not any(k in low for k in keywords):
+            for cue in active:
+                if not any(k in low for k in cue.keywords):
                     continue
-                for m in cue.finditer(sent):
+                found = finditer_at(cue.pattern, sent, low, cue.starts) if cue.starts else cue.pattern.finditer(sent)
+                for m in found:
                     span = _unprotect(m.group("arms"))
                     cand = _compare_arms(span) if compare else _split_arms(span)
                     more = None if compare else rules().semicolon_list.match(sent, m.end("arms"))
@@ -581,8 +584,11 @@ def _described_groups(sections: list[tuple[str | None, str]]) -> list[list[_Cand
     comp = rules()
     out = []
     for _, text in sections:
+        if not any(k in text.lower() for k in comp.described_keywords):
+            continue  # no sentence of it opens the list
         for _, sent in sentences_of(text):
-            gate = comp.described_gate.search(sent)
+            low = sent.lower()
+            gate = comp.described_gate.search(sent) if any(k in low for k in comp.described_keywords) else None
             if not gate:
                 continue
             cands, start = [], gate.end()
@@ -604,7 +610,7 @@ def _historical_arms(article: Article) -> list[_Cand]:
     text = article.title + "\n" + article.abstract
     if "(" not in text:
         return []
-    own = comp.historical_own.search(text)
+    own = comp.historical_own.search(text) if comp.historical_require.search(text) else None
     earlier = comp.historical_other.search(text) if own else None
     if not own or not earlier or own.group("id") == earlier.group("id"):
         return []

@@ -11,7 +11,7 @@ from pydantic import StringConstraints
 
 from .rules import Flagged, Rule, load_rules
 
-__all__ = ["CASE_FOLDS", "DesignRules", "finditer_at", "rules"]
+__all__ = ["CASE_FOLDS", "Cue", "DesignRules", "finditer_at", "rules"]
 
 # Characters that (?i) matches to an ASCII letter although their lower() is not that letter
 # ("\u212a" Kelvin sign ~ "k", long s ~ "s", dotted/dotless I ~ "i"; the dotted I is also the one
@@ -41,6 +41,7 @@ class CountRule(Rule):
     # lower-case words one of which every match begins with: the pattern is tried only where one
     # occurs (a pattern opening with \b or a lookbehind is slow to search for)
     starts: list[Annotated[str, StringConstraints(pattern=r"^[a-z]+$")]] = []
+    require: str | None = None  # a pattern every match contains, cheap to search (opens with a literal)
     weight: int
     nonrandomized_only: bool
     examples: list[tuple[str, int | None]]
@@ -55,6 +56,7 @@ class CueRule(Rule):
     kind: Literal["randomization", "compare"]
     keywords: list[str]
     pattern: str
+    starts: list[Annotated[str, StringConstraints(pattern=r"^[a-z]+$")]] = []  # as CountRule's
     examples: list[tuple[str, str]]
 
 
@@ -91,10 +93,19 @@ class ListSectionRule(Rule):
 
 
 class GroupRule(Rule):
+    keywords: list[str]  # lower-case words a text must contain one of before `pattern` is tried
     pattern: str
     generic: str
     organization: str  # "Southwest Oncology Group" is a trial group, not an arm
     examples: list[tuple[str, list[str]]]
+
+
+class GatedFlag(Flagged):
+    keywords: list[str]  # lower-case words a text must contain one of before `pattern` is tried
+
+
+class RequiringRule(ListRule):
+    require: str  # a pattern every match contains, cheap to search (opens with a literal)
 
 
 class DesignRules(Rule):
@@ -119,8 +130,8 @@ class DesignRules(Rule):
     label_groups: ListRule
     arm_labels: ListRule
     arm_list_end: str
-    historical_own: ListRule
-    described_gate: Flagged
+    historical_own: RequiringRule
+    described_gate: GatedFlag
     role_label: str
     list_section: ListSectionRule
     dose_list: ListRule
@@ -159,6 +170,14 @@ class _Count:
     nonrandomized_only: bool
     leading_num: bool  # the pattern opens with the number: tried where rules().number finds one
     starts: tuple[str, ...]
+    require: re.Pattern[str] | None
+
+
+@dataclass(frozen=True)
+class Cue:
+    keywords: tuple[str, ...]
+    pattern: re.Pattern[str]
+    starts: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -177,8 +196,8 @@ class _Compiled:
     n_list_guard: re.Pattern[str]
     number_words: dict[str, int]
     allocation: re.Pattern[str]
-    arm_cues: list[tuple[tuple[str, ...], re.Pattern[str]]]
-    compare_cues: list[tuple[tuple[str, ...], re.Pattern[str]]]
+    arm_cues: list[Cue]
+    compare_cues: list[Cue]
     arm_either: re.Pattern[str]
     arm_sep: re.Pattern[str]
     title_cues: list[tuple[str, re.Pattern[str]]]
@@ -186,13 +205,16 @@ class _Compiled:
     title_or_not_list: re.Pattern[str]
     shared_head: re.Pattern[str]
     group_mention: re.Pattern[str]
+    group_keywords: tuple[str, ...]
     group_generic: re.Pattern[str]
     group_org: re.Pattern[str]
     label_groups: re.Pattern[str]
     arm_labels: re.Pattern[str]
     arm_list_end: re.Pattern[str]
     historical_own: re.Pattern[str]
+    historical_require: re.Pattern[str]
     described_gate: re.Pattern[str]
+    described_keywords: tuple[str, ...]
     role_label: re.Pattern[str]
     list_section: "_ListSection"
     dose_list: re.Pattern[str]
@@ -224,10 +246,10 @@ def rules() -> _Compiled:
     r = load_rules("design", DesignRules)
     words = sorted(r.number_words, key=len, reverse=True)
     alt = "|".join(words)
-    num = (r"\b(?=[\dzotfsenhZOTFSENH])(?<![\d.,:/<>\u2264\u2265+-])(?<![<>\u2264\u2265][\s\xa0])(?:\d{1,3}(?:[,\s\xa0]\d{3})+(?!\d)|\d+)"
-           r"(?![\d:%]|[.,]\d|\s?%)|\b(?:(?:" + alt
-           + r")(?:[\s-]+(?:and\s+)?(?:" + alt + r"))*)\b")
-    num = "(?:" + num + ")"
+    digits = (r"\b(?=[\dzotfsenhZOTFSENH])(?<![\d.,:/<>\u2264\u2265+-])(?<![<>\u2264\u2265][\s\xa0])"
+              r"(?:\d{1,3}(?:[,\s\xa0]\d{3})+(?!\d)|\d+)(?![\d:%]|[.,]\d|\s?%)")
+    spelled = r"\b(?:(?:" + alt + r")(?:[\s-]+(?:and\s+)?(?:" + alt + r"))*)\b"
+    num = "(?:" + digits + "|" + spelled + ")"
     person = "(?:" + "|".join(map(re.escape, r.person_words)) + ")"
     return _Compiled(
         registries=[(tuple(g.hints), re.compile(g.require) if g.require else None, re.compile(g.pattern), g.format, g.upper)
@@ -235,14 +257,17 @@ def rules() -> _Compiled:
         phases=[(re.compile(p.pattern, re.I), p.phase) for p in r.phases],
         phase_skip=re.compile(r.phase_skip.pattern, re.I),
         counts=[_Count(tuple(c.keywords), re.compile(c.pattern.replace("NUM", num).replace("PERSON", person)),
-                       c.weight, c.nonrandomized_only, c.pattern.startswith("(?i)(NUM)"), tuple(c.starts))
+                       c.weight, c.nonrandomized_only, c.pattern.startswith("(?i)(NUM)"), tuple(c.starts),
+                       re.compile(c.require) if c.require else None)
                 for c in r.n_randomized],
         number=re.compile("(?i)" + num),
         n_list_guard=re.compile(r.n_list_guard.replace("NUM", num)),
         number_words=r.number_words,
         allocation=re.compile(r.allocation.pattern),
-        arm_cues=[(tuple(c.keywords), re.compile(c.pattern)) for c in r.arm_list_cues if c.kind == "randomization"],
-        compare_cues=[(tuple(c.keywords), re.compile(c.pattern)) for c in r.arm_list_cues if c.kind == "compare"],
+        arm_cues=[Cue(tuple(c.keywords), re.compile(c.pattern), tuple(c.starts))
+                  for c in r.arm_list_cues if c.kind == "randomization"],
+        compare_cues=[Cue(tuple(c.keywords), re.compile(c.pattern), tuple(c.starts))
+                      for c in r.arm_list_cues if c.kind == "compare"],
         arm_either=re.compile(r.arm_either.pattern),
         arm_sep=re.compile(r.arm_separators),
         title_cues=[(c.kind, re.compile(c.pattern)) for c in r.title_cues],
@@ -250,13 +275,16 @@ def rules() -> _Compiled:
         title_or_not_list=re.compile(r.title_or_not_list.pattern),
         shared_head=re.compile(r.shared_head_modifiers),
         group_mention=re.compile(r.group_mention.pattern),
+        group_keywords=tuple(r.group_mention.keywords),
         group_generic=re.compile(r.group_mention.generic),
         group_org=re.compile(r.group_mention.organization),
         label_groups=re.compile(r.label_groups.pattern),
         arm_labels=re.compile(r.arm_labels.pattern),
         arm_list_end=re.compile(r.arm_list_end),
         historical_own=re.compile(r.historical_own.pattern),
+        historical_require=re.compile(r.historical_own.require),
         described_gate=re.compile(r.described_gate.pattern),
+        described_keywords=tuple(r.described_gate.keywords),
         role_label=re.compile(r.role_label),
         list_section=_ListSection(re.compile(r.list_section.label), re.compile(r.list_section.count)),
         dose_list=re.compile(r.dose_list.pattern),

@@ -69,27 +69,65 @@ def test_n_randomized_examples(text: str, want: int) -> None:
     assert design.n_randomized(text) == want
 
 
-# our own sentences where a count rule's start word is capitalised, repeated, inside a word, or
-# next to a character (?i) folds onto a letter
-_START_TEXTS = [t for r in R.n_randomized for t, _ in r.examples] + [
+def _example_texts(node: object) -> list[str]:
+    """Every example text of the rule file (the first string of each example)."""
+    if isinstance(node, dict):
+        out = [ex[0] for ex in node.get("examples", []) if isinstance(ex, list) and ex and isinstance(ex[0], str)]
+        return out + [t for k, v in node.items() if k != "examples" for t in _example_texts(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in _example_texts(v)]
+    return []
+
+
+# every example of the rule file, and our own sentences where a start word is capitalised,
+# repeated, inside a word, or next to a character (?i) folds onto a letter
+_GATE_TEXTS = _example_texts(json.loads((Path(design.__file__).parent / "rules" / "design.json").read_text("utf-8"))) + [
     "Of 410 adults enrolled, among 398 recruited adults, 12 withdrew.",
     "AMONG 300 PATIENTS ENROLLED IN THIS TRIAL, INCLUDING 40 CHILDREN, MOST RECOVERED.",
     "In total 90 subjects were included in a within-subject design in 88 patients.",
     "The participants were 64 women; the sample was 80 infants; patients were 72 men.",
     "Within the study of 500 persons, in a randomized study in 90 people.",
     "In an analysis of 300 patients, we allocated 150 women to two diets; the team included 80 men.",
-    "We randomly assigned 120 patients \u017fo; of 300 patients enrolled \u0131n 20 centres.",
+    "Thesis: they were then randomised to rest or to exercise, and this was randomized to receive A or B.",
+    "Being randomly allocated, adults taking drug A or placebo, those given B, compared with C.",
+    "Adults assigned by randomization to drug A or drug B.", "Adults allocated randomly to A or B.",
+    "Each child was randomized to A or B.", "Mice are randomized to C or D.", "Eggs to be randomized to E or F.",
+    "Adults given X or placebo daily.", "Adults treated with X or placebo.", "Adults consumed X or sham.",
+    "Adults used Y or vehicle.", "The role of X versus Y in adults.", "The value of X compared with Y in adults.",
+    "We randomly assigned 120 patients \u017fo; of 300 patients enrolled \u0131n 20 centres to receive X or Y.",
 ]
 
 
-@pytest.mark.parametrize("i", [i for i, r in enumerate(R.n_randomized) if r.starts])
-def test_count_rule_starts_are_where_its_matches_begin(i: int) -> None:
+def _starts_rules() -> list[tuple[str, re.Pattern[str], tuple[str, ...]]]:
+    comp = design.rules()
+    return ([(f"n_randomized[{i}]", c.pattern, c.starts) for i, c in enumerate(comp.counts) if c.starts]
+            + [(f"cue {c.pattern.pattern[:30]}", c.pattern, c.starts) for c in comp.arm_cues + comp.compare_cues if c.starts])
+
+
+@pytest.mark.parametrize("name,pattern,starts", _starts_rules(), ids=lambda x: x if isinstance(x, str) else "")
+def test_rule_starts_are_where_its_matches_begin(name: str, pattern: re.Pattern[str], starts: tuple[str, ...]) -> None:
     """finditer_at (the pattern tried only at the rule's start words) finds what finditer does."""
     from extractor.design_rules import finditer_at
-    rule = design.rules().counts[i]
-    for text in _START_TEXTS:
-        got = [m.span() for m in finditer_at(rule.pattern, text, text.lower(), rule.starts)]
-        assert got == [m.span() for m in rule.pattern.finditer(text)], text
+    for text in _GATE_TEXTS:
+        got = [m.span() for m in finditer_at(pattern, text, text.lower(), starts)]
+        assert got == [m.span() for m in pattern.finditer(text)], text
+
+
+def test_rule_gates_never_hide_a_match() -> None:
+    """A rule's keywords / require pattern hold wherever its pattern matches (they only skip texts)."""
+    comp = design.rules()
+    gated = [(comp.group_mention, comp.group_keywords, None), (comp.described_gate, comp.described_keywords, None),
+             (comp.historical_own, (), comp.historical_require)]
+    gated += [(c.pattern, c.keywords, c.require) for c in comp.counts]
+    gated += [(c.pattern, c.keywords, None) for c in comp.arm_cues + comp.compare_cues]
+    matched = 0
+    for pattern, keywords, require in gated:
+        for text in _GATE_TEXTS:
+            for m in pattern.finditer(text):
+                matched += 1
+                assert not keywords or any(k in text.lower() for k in keywords), (pattern.pattern, text)
+                assert not require or require.search(m.group()), (pattern.pattern, text)
+    assert matched > 50
 
 
 @pytest.mark.parametrize("text,want", R.allocation.examples)
