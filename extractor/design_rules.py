@@ -192,7 +192,10 @@ class _Compiled:
     phases: list[tuple[re.Pattern[str], str]]
     phase_skip: re.Pattern[str]
     counts: list[_Count]
-    number: re.Pattern[str]
+    number: re.Pattern[str]  # a number: digits or spelled out (facts.number_starts finds the same faster)
+    number_digits: re.Pattern[str]
+    number_spelled: re.Pattern[str]
+    number_word_list: tuple[str, ...]
     n_list_guard: re.Pattern[str]
     number_words: dict[str, int]
     allocation: re.Pattern[str]
@@ -250,6 +253,10 @@ def rules() -> _Compiled:
               r"(?:\d{1,3}(?:[,\s\xa0]\d{3})+(?!\d)|\d+)(?![\d:%]|[.,]\d|\s?%)")
     spelled = r"\b(?:(?:" + alt + r")(?:[\s-]+(?:and\s+)?(?:" + alt + r"))*)\b"
     num = "(?:" + digits + "|" + spelled + ")"
+    # the same digits as a pattern that opens with the digit (each lookbehind one character
+    # longer), which re scans for quickly; NUM inside the count patterns keeps the form above
+    digits_first = (r"\d(?<!\w\d)(?<![\d.,:/<>\u2264\u2265+-]\d)(?<![<>\u2264\u2265][\s\xa0]\d)"
+                    r"(?:\d{0,2}(?:[,\s\xa0]\d{3})+(?!\d)|\d*)(?![\d:%]|[.,]\d|\s?%)")
     person = "(?:" + "|".join(map(re.escape, r.person_words)) + ")"
     return _Compiled(
         registries=[(tuple(g.hints), re.compile(g.require) if g.require else None, re.compile(g.pattern), g.format, g.upper)
@@ -261,6 +268,9 @@ def rules() -> _Compiled:
                        re.compile(c.require) if c.require else None)
                 for c in r.n_randomized],
         number=re.compile("(?i)" + num),
+        number_digits=re.compile(digits_first),
+        number_spelled=re.compile("(?i)" + spelled),
+        number_word_list=tuple(words),
         n_list_guard=re.compile(r.n_list_guard.replace("NUM", num)),
         number_words=r.number_words,
         allocation=re.compile(r.allocation.pattern),

@@ -113,6 +113,15 @@ def test_rule_starts_are_where_its_matches_begin(name: str, pattern: re.Pattern[
         assert got == [m.span() for m in pattern.finditer(text)], text
 
 
+@pytest.mark.parametrize("text", _GATE_TEXTS + [
+    "one hundred and twenty 1,000 2 000 3.5 12% <5 \u2265 6 \u017fix, 1:2, 10-20, x12, 5 %, twenty-one, TWO HUNDRED",
+    "Forty-two\u00a0000 adults and 7 of 250, eighteen or nineteen; seventy\u2011five, \u0661\u0662 patients",
+])
+def test_number_starts_are_the_number_pattern_matches(text: str) -> None:
+    from extractor.facts import number_starts
+    assert number_starts(text, text.lower()) == [m.start() for m in design.rules().number.finditer(text)]
+
+
 def test_rule_gates_never_hide_a_match() -> None:
     """A rule's keywords / require pattern hold wherever its pattern matches (they only skip texts)."""
     comp = design.rules()
