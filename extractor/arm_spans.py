@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from .design_rules import CASE_FOLDS
+from .design_rules import has_case_folds
 
 if TYPE_CHECKING:
     from .design import Frame
@@ -130,7 +130,7 @@ def find_arm(text: str, frame: Frame) -> list[tuple[int, int, str]]:
     if frame._terms is None:
         frame._terms = _matcher(frame)
     low = text.lower()
-    check = CASE_FOLDS.isdisjoint(text)  # else the literal pre-check could drop a term (?i) matches
+    check = not has_case_folds(text)  # else the literal pre-check could drop a term (?i) matches
     kept = [(alt, name, literal) for alt, name, folded, exact, literal in frame._terms
             if not check or all(w in low for w in folded) and all(w in text for w in exact)]
     if not kept:

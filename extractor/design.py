@@ -313,7 +313,7 @@ def _group_mentions(text: str) -> tuple[tuple[str, str | None], ...]:
     comp = rules()
     out = []
     low = text.lower()
-    if not any(k in low for k in comp.group_keywords):
+    if not any(map(low.__contains__, comp.group_keywords)):
         return ()
     for m in comp.group_mention.finditer(text):
         name = m.group("name").strip()
@@ -390,14 +390,14 @@ def _cue_arms(sections: list[tuple[str | None, str]], cues: list[Cue], compare: 
     out = []
     for _, text in sections:
         low_text = text.lower()  # a cue whose keywords the section lacks can skip all its sentences
-        active = [cue for cue in cues if any(k in low_text for k in cue.keywords)]
+        active = [cue for cue in cues if any(map(low_text.__contains__, cue.keywords))]
         if not active:
             continue
         for _, sent in sentences_of(text):
             sent = _protect(sent)
             low = sent.lower()
             for cue in active:
-                if not any(k in low for k in cue.keywords):
+                if not any(map(low.__contains__, cue.keywords)):
                     continue
                 found = finditer_at(cue.pattern, sent, low, cue.starts) if cue.starts else cue.pattern.finditer(sent)
                 for m in found:
@@ -584,11 +584,11 @@ def _described_groups(sections: list[tuple[str | None, str]]) -> list[list[_Cand
     comp = rules()
     out = []
     for _, text in sections:
-        if not any(k in text.lower() for k in comp.described_keywords):
+        if not any(map(text.lower().__contains__, comp.described_keywords)):
             continue  # no sentence of it opens the list
         for _, sent in sentences_of(text):
             low = sent.lower()
-            gate = comp.described_gate.search(sent) if any(k in low for k in comp.described_keywords) else None
+            gate = comp.described_gate.search(sent) if any(map(low.__contains__, comp.described_keywords)) else None
             if not gate:
                 continue
             cands, start = [], gate.end()
@@ -829,7 +829,7 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
 def _populations(text: str) -> list[str]:
     low = text.lower()
     for keywords, pat in rules().populations:
-        m = pat.search(text) if any(k in low for k in keywords) else None
+        m = pat.search(text) if any(map(low.__contains__, keywords)) else None
         if m:
             return [g.strip() for g in m.groups() if g]
     return []

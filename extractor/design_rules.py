@@ -11,12 +11,17 @@ from pydantic import StringConstraints
 
 from .rules import Flagged, Rule, load_rules
 
-__all__ = ["CASE_FOLDS", "Cue", "DesignRules", "finditer_at", "rules"]
+__all__ = ["CASE_FOLDS", "Cue", "DesignRules", "finditer_at", "has_case_folds", "rules"]
 
 # Characters that (?i) matches to an ASCII letter although their lower() is not that letter
 # ("\u212a" Kelvin sign ~ "k", long s ~ "s", dotted/dotless I ~ "i"; the dotted I is also the one
 # character whose lower() is two long): a text holding one gets no literal pre-check.
 CASE_FOLDS = frozenset("\u0130\u0131\u017f\u212a")
+
+
+def has_case_folds(text: str) -> bool:
+    """Whether `text` holds a CASE_FOLDS character (an ASCII text, the usual one, is told at once)."""
+    return not text.isascii() and any(c in text for c in CASE_FOLDS)
 
 
 class Registry(Rule):
@@ -327,7 +332,7 @@ def finditer_at(pat: re.Pattern[str], text: str, low: str, starts: tuple[str, ..
 
     Leftmost first, each search resuming where the last match ended, as finditer does. A text
     holding a CASE_FOLDS character (where `low` could miss a place (?i) matches) is searched."""
-    if not CASE_FOLDS.isdisjoint(text):
+    if has_case_folds(text):
         return list(pat.finditer(text))
     places = set()
     for w in starts:

@@ -143,7 +143,7 @@ def n_randomized(text: str, design_text: str | None = None) -> int | None:
             if best is not None and weight == best[0] and start >= -best[1]:
                 break  # nor does a later one of the same weight
             low = lower[sent]
-            if not any(k in low for k in rule.keywords) or rule.require and not rule.require.search(sent):
+            if not any(map(low.__contains__, rule.keywords)) or rule.require and not rule.require.search(sent):
                 continue
             if rule.leading_num:  # try the pattern only where a number starts
                 if sent not in numbers:
