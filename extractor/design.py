@@ -625,9 +625,13 @@ def _single_arm(article: Article) -> list[_Cand]:
     if says_randomized(sentences_of(text)) and not comp.single_arm_gate.search(text):
         return []  # randomized, unless only a future or earlier trial is ("a randomized trial is warranted")
     low = text.lower()
+    title_low = article.title.lower()
     best: tuple[float, int, _Cand] | None = None
-    for i, (src, cue) in enumerate(comp.single_arm_cues):
-        for m in cue.finditer(article.title if src == "title" else article.abstract):
+    abstract = article.abstract
+    sources = {"title": (article.title, title_low), "abstract": (abstract, abstract.lower())}
+    for i, (src, cue, starts) in enumerate(comp.single_arm_cues):
+        where, where_low = sources[src]
+        for m in finditer_at(cue, where, where_low, starts) if starts else cue.finditer(where):
             c = _clean(m.group("arm"))
             toks = _tokens(c.name)
             if not toks or not _plausible(c.name) or c.control or comp.single_arm_not.search(c.name):
@@ -635,7 +639,7 @@ def _single_arm(article: Article) -> list[_Cand]:
             uses = min(low.count(t) for t in toks)
             if uses < 2:
                 continue  # a treatment named once is not what the abstract reports on
-            key = (uses + (1 if all(t in article.title.lower() for t in toks) else 0), -i, c)
+            key = (uses + (1 if all(t in title_low for t in toks) else 0), -i, c)
             if best is None or key[:2] > best[:2]:
                 best = key
     return [best[2]] if best else []
@@ -749,6 +753,9 @@ _GROUP_PHRASE = re.compile(r"(?i)\b((?:[\w/+-]+\s+){0,2}?[\w/+-]+)[\s-]+(?:group
 _GROUP_WORD = re.compile(r"(?i)group|arm")
 
 
+_GROUP_WORD_LOW = re.compile("group|arm")  # the same in a lower-cased text (no letter of them folds under (?i))
+
+
 _PHRASE_RUN = re.compile(r"[\w/+\s-]*")
 
 
@@ -766,7 +773,9 @@ def _group_phrases(text: str) -> list[re.Match[str]]:
     match ends within that run of characters: the same matches, in the same order."""
     out: list[re.Match[str]] = []
     pos = 0
-    while word := _GROUP_WORD.search(text, pos):
+    low = text.lower()
+    words, where = (_GROUP_WORD_LOW, low) if len(low) == len(text) else (_GROUP_WORD, text)  # offsets kept?
+    while word := words.search(where, pos):
         i = word.start()
         while i > pos and (text[i - 1].isspace() or text[i - 1] == "-"):
             i -= 1

@@ -88,6 +88,7 @@ class PopulationRule(ListRule):
 class SingleArmRule(Rule):
     source: Literal["title", "abstract"]
     pattern: str  # group "arm": the treatment phrase
+    starts: list[Annotated[str, StringConstraints(pattern=r"^[a-z]+$")]] = []  # as CountRule's
     examples: list[tuple[str, str]]
 
 
@@ -232,7 +233,7 @@ class _Compiled:
     semicolon_list: re.Pattern[str]
     historical_other: re.Pattern[str]
     single_arm_gate: re.Pattern[str]
-    single_arm_cues: list[tuple[str, re.Pattern[str]]]
+    single_arm_cues: list[tuple[str, re.Pattern[str], tuple[str, ...]]]
     single_arm_not: re.Pattern[str]
     arm_synonyms: list[tuple[re.Pattern[str], str]]
     arm_tail: re.Pattern[str]
@@ -309,7 +310,7 @@ def rules() -> _Compiled:
         semicolon_list=re.compile(r.semicolon_list.pattern),
         historical_other=re.compile(r.historical_other.pattern),
         single_arm_gate=re.compile(r.single_arm_gate.pattern),
-        single_arm_cues=[(c.source, re.compile(c.pattern)) for c in r.single_arm_cues],
+        single_arm_cues=[(c.source, re.compile(c.pattern), tuple(c.starts)) for c in r.single_arm_cues],
         single_arm_not=re.compile(r.single_arm_not),
         arm_synonyms=[(re.compile(p), rep) for p, rep in r.arm_synonyms],
         arm_tail=re.compile(r.arm_tail_cut),

@@ -18,7 +18,7 @@ def registrations(text: str, extra: list[str] | tuple[str, ...] = ()) -> list[st
     for src_i, src in enumerate([text, *extra]):
         low = src.lower()
         for hints, require, pat, fmt, upper in rules().registries:
-            if not any(h in low for h in hints) or require and not require.search(src):
+            if not any(map(low.__contains__, hints)) or require and not require.search(src):
                 continue  # the patterns start with \b or a lookbehind: slow to scan for
             for m in pat.finditer(src):
                 groups = [g for g in m.groups() if g is not None]
@@ -176,7 +176,7 @@ def number_starts(text: str, low: str) -> list[int]:
     return sorted(out)
 
 
-_RATIO_HINT = re.compile(r"\d\s?:\s?\d")
+_RATIO_HINT = re.compile(r":(?:(?<=\d:)|(?<=\d\s:))\s?\d")  # "digit:digit" (spaces allowed), searched for from its ":"
 
 
 def allocation_ratio(text: str) -> str | None:

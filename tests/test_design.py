@@ -93,7 +93,7 @@ _GATE_TEXTS = _example_texts(json.loads((Path(design.__file__).parent / "rules" 
     "Adults assigned by randomization to drug A or drug B.", "Adults allocated randomly to A or B.",
     "Each child was randomized to A or B.", "Mice are randomized to C or D.", "Eggs to be randomized to E or F.",
     "Adults given X or placebo daily.", "Adults treated with X or placebo.", "Adults consumed X or sham.",
-    "Adults used Y or vehicle.", "The role of X versus Y in adults.", "The value of X compared with Y in adults.",
+    "Adults used Y or vehicle.", "All children were given drug A. A trial of drug B in adults; we gave drug C.", "The role of X versus Y in adults.", "The value of X compared with Y in adults.",
     "We randomly assigned 120 patients \u017fo; of 300 patients enrolled \u0131n 20 centres to receive X or Y.",
 ]
 
@@ -101,7 +101,8 @@ _GATE_TEXTS = _example_texts(json.loads((Path(design.__file__).parent / "rules" 
 def _starts_rules() -> list[tuple[str, re.Pattern[str], tuple[str, ...]]]:
     comp = design.rules()
     return ([(f"n_randomized[{i}]", c.pattern, c.starts) for i, c in enumerate(comp.counts) if c.starts]
-            + [(f"cue {c.pattern.pattern[:30]}", c.pattern, c.starts) for c in comp.arm_cues + comp.compare_cues if c.starts])
+            + [(f"cue {c.pattern.pattern[:30]}", c.pattern, c.starts) for c in comp.arm_cues + comp.compare_cues if c.starts]
+            + [(f"single-arm cue {cue.pattern[:30]}", cue, starts) for _, cue, starts in comp.single_arm_cues if starts])
 
 
 @pytest.mark.parametrize("name,pattern,starts", _starts_rules(), ids=lambda x: x if isinstance(x, str) else "")
