@@ -59,8 +59,42 @@ class _Cand:
     control: bool = False
 
 
+_PARENTHETICAL = re.compile(r"\s*\([^()]*\)?")
+
+
+_DOSING_DETAIL = re.compile(r"\s*:.*$")  # "A (n = 40): either 40000 IU ..."
+
+
+_LINK_WORDS = re.compile(r"(?i)\b(?:to|either|receive|or|and)\b")
+
+
+_TWO_LETTERS = re.compile(r"[A-Za-z]{2}")
+
+
+_SPACES = re.compile(r"\s+")
+
+
+_LEAD_WORD = re.compile(r"(?i)^(?:to|either|receive|with|the|an?|in|or|and|our|their|of)\s+")
+
+
+_TRAIL_WORD = re.compile(r"(?i)\s+(?:and|or|plus|with|in|of|the|a|at|to|on|group|arm)$")
+
+
+_NOT_ABBR = re.compile(r"(?i)arm|group|n|[A-Z]")  # fullmatch: a label word or one letter
+
+
+_CAPITALISED = re.compile(r"[A-Z][a-z]{2,}(?:-[A-Z]?[a-z]+)*")  # fullmatch: "Pemetrexed-Cisplatin"
+
+
 def _clean(part: str) -> _Cand:
     """A raw arm phrase -> short name, the aliases it defines ("(PemOx)", "(arm A)"), its dose."""
+    name, aliases, dose, control = _cleaned(part)
+    return _Cand(name, list(aliases), dose, control)
+
+
+@lru_cache(maxsize=1024)
+def _cleaned(part: str) -> tuple[str, tuple[str, ...], str | None, bool]:
+    """_clean's fields, cached: the same phrase comes back from several cues and sections."""
     comp = rules()
     aliases = [m.group(1) for m in _LABEL.finditer(part + ")")]
     abbrs = [m.group(1) for m in _ABBR.finditer(part) if not comp.abbr_not.match(m.group(1))]
@@ -68,29 +102,34 @@ def _clean(part: str) -> _Cand:
     s = part
     for pat, rep in comp.arm_synonyms:
         s = pat.sub(rep, s)
-    raw = s  # everything but the dose stripped: kept when the dose is the arm ("2 x 8 Gy")
-    for pat in comp.arm_strip_first[1:]:
-        raw = pat.sub("", raw)
-    raw = comp.arm_tail.sub("", raw)
+    synonymized = s
     for pat in comp.arm_strip_first:
         s = pat.sub("", s)
     s = comp.arm_tail.sub("", s)
-    control = _is_control(re.sub(r"\s*\([^()]*\)?", "", s))
+    control = _is_control(_PARENTHETICAL.sub("", s))
     for pat in comp.arm_strip:
         s = pat.sub(" ", s).strip()
-    s = re.sub(r"\s*:.*$", "", s)  # "A (n = 40): either 40000 IU ..." - the dosing detail
-    if not re.search(r"[A-Za-z]{2}", re.sub(r"(?i)\b(?:to|either|receive|or|and)\b", "", s)):
-        s = raw  # the dose is the arm ("2 x 8 Gy")
-    s = re.sub(r"\s*\([^()]*\)?", "", s)  # remaining parentheticals: abbreviations, kept as aliases
-    s = re.sub(r"\s+", " ", s).strip(" ,;:-")
+    s = _DOSING_DETAIL.sub("", s)
+    if not _TWO_LETTERS.search(_LINK_WORDS.sub("", s)):
+        s = _dose_kept(synonymized)  # the dose is the arm ("2 x 8 Gy")
+    s = _PARENTHETICAL.sub("", s)  # remaining parentheticals: abbreviations, kept as aliases
+    s = _SPACES.sub(" ", s).strip(" ,;:-")
     for _ in range(2):
-        s = re.sub(r"(?i)^(?:to|either|receive|with|the|an?|in|or|and|our|their|of)\s+", "", s)
-        s = re.sub(r"(?i)\s+(?:and|or|plus|with|in|of|the|a|at|to|on|group|arm)$", "", s).strip(" ,;:-")
+        s = _LEAD_WORD.sub("", s)
+        s = _TRAIL_WORD.sub("", s).strip(" ,;:-")
     for a in abbrs:
-        if a.lower() not in {x.lower() for x in aliases} and not re.fullmatch(r"(?i)arm|group|n|[A-Z]", a):
+        if a.lower() not in {x.lower() for x in aliases} and not _NOT_ABBR.fullmatch(a):
             aliases.append(a)
-    s = " ".join(w.lower() if re.fullmatch(r"[A-Z][a-z]{2,}(?:-[A-Z]?[a-z]+)*", w) else w for w in s.split())
-    return _Cand(s, aliases, dose.group(0) if dose else None, control)
+    s = " ".join(w.lower() if _CAPITALISED.fullmatch(w) else w for w in s.split())
+    return s, tuple(aliases), dose.group(0) if dose else None, control
+
+
+def _dose_kept(s: str) -> str:
+    """An arm phrase with everything but its dose stripped ("2 x 8 Gy" when the dose is the arm)."""
+    comp = rules()
+    for pat in comp.arm_strip_first[1:]:
+        s = pat.sub("", s)
+    return comp.arm_tail.sub("", s)
 
 
 def _plausible(name: str) -> bool:
@@ -344,12 +383,18 @@ def _group_arms(sections: list[tuple[str | None, str]]) -> list[_Cand]:
     return cands if len(cands) >= 2 else []
 
 
+@lru_cache(maxsize=1024)
 def _is_control(name: str) -> bool:
     return bool(rules().control.search(name)) and not rules().experimental.search(name)
 
 
-def _tokens(name: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in rules().filler and len(w) > 2}
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@lru_cache(maxsize=1024)
+def _tokens(name: str) -> frozenset[str]:
+    filler = rules().filler
+    return frozenset(w for w in _WORD.findall(name.lower()) if w not in filler and len(w) > 2)
 
 
 _COMPARE_SEP = re.compile(r"(?i)\s+(?:versus|vs\.?|compared\s+with|compared\s+to)\s+")
