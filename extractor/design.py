@@ -132,19 +132,25 @@ def _dose_kept(s: str) -> str:
     return comp.arm_tail.sub("", s)
 
 
+_NOT_A_NAME = re.compile(r"(?i)(?:this|these|that|which|patients?|participants?|subjects?|we|our|their|its|it|them|"
+                         r"one|two|three|four|five|p\b|ci\b|hr\b|median|months?|years?|weeks?|days?)\b")  # match
+
+
+_DOSE_NAME = re.compile(r"(?i)^\d+(?:[.,]\d+)?(?:\s*(?:x\s*\d+(?:[.,]\d+)?\s*)?(?:Gy|mg|g|ml|IU)\b|-[a-z]{2,})")
+
+
+@lru_cache(maxsize=1024)
 def _plausible(name: str) -> bool:
     words = name.split()
     if not words or len(words) > 6 or len(name) < 2:
         return False
-    if re.match(r"(?i)(?:this|these|that|which|patients?|participants?|subjects?|we|our|their|its|it|them|"
-                r"one|two|three|four|five|p\b|ci\b|hr\b|median|months?|years?|weeks?|days?)\b", name):
+    if _NOT_A_NAME.match(name):
         return False
-    if re.match(r"\d", name) and not re.search(
-            r"(?i)^\d+(?:[.,]\d+)?(?:\s*(?:x\s*\d+(?:[.,]\d+)?\s*)?(?:Gy|mg|g|ml|IU)\b|-[a-z]{2,})", name):
+    if name[0].isdecimal() and not _DOSE_NAME.search(name):  # re.match(r"\d", name)
         return False
     if rules().arm_not_names.search(name):
         return False
-    return bool(re.search(r"[A-Za-z]{2}", name))
+    return bool(_TWO_LETTERS.search(name))
 
 
 _BRACKETS = re.compile(r"[()\[\]]")
@@ -181,6 +187,12 @@ _TWO_GROUPS = re.compile(r"(?i)^(?P<a>(?:(?:an?|the)\s+[^,;]+?|.+?\b(?:group|arm
                          r"(?P<b>(?:an?|the)\s+[^,;]+?\b(?:group|arm)s?\b.*)$")
 
 
+_WITH_OR_WITHOUT = re.compile(r"(?i)^(?P<base>.+?)\s+with\s+or\s+without\s+(?P<x>[^,;]+)")
+
+
+_LIST_INTRO = re.compile(r"(?i)\b(?:regimens|groups|arms|treatments|strategies|conditions|interventions|options)\s*$")
+
+
 def _split_arms(span: str, short_forms: bool = False) -> list[_Cand]:
     comp = rules()
     two = _TWO_GROUPS.match(span)
@@ -190,7 +202,7 @@ def _split_arms(span: str, short_forms: bool = False) -> list[_Cand]:
     if labelled:
         return labelled
     text = _protect(span)
-    wow = re.match(r"(?i)^(?P<base>.+?)\s+with\s+or\s+without\s+(?P<x>[^,;]+)", text)
+    wow = _WITH_OR_WITHOUT.match(text)
     if wow:  # "six cycles of gemtabine and cisplatin with or without necitab"
         base, x = _clean(_unprotect(wow.group("base"))), _clean(_unprotect(wow.group("x")))
         if _plausible(base.name) and _plausible(x.name):
@@ -207,8 +219,7 @@ def _split_arms(span: str, short_forms: bool = False) -> list[_Cand]:
                 c.name = f"{c.name} plus {base}"
     else:
         colon = text.find(":")
-        if colon > 0 and comp.arm_sep.search(text[:colon]) and not re.search(
-                r"(?i)\b(?:regimens|groups|arms|treatments|strategies|conditions|interventions|options)\s*$", text[:colon]):
+        if colon > 0 and comp.arm_sep.search(text[:colon]) and not _LIST_INTRO.search(text[:colon]):
             text = text[:colon]  # "A (n = 40) versus B (n = 40): either 40000 IU or 20000 IU"
         end = comp.arm_list_end.search(text)
         if end and comp.arm_sep.search(text[:end.start()]):
@@ -268,6 +279,41 @@ _TITLE_SEP = re.compile(r"(?i)\s(?:versus|vs\.?|v\.?|(?:as\s+)?compared\s+(?:wit
                         r"with\s+or\s+without|with\s+vs\.?\s+without|or)\s")
 
 
+_WITH = re.compile(r"(?i)\swith\s")
+
+
+_PAIR_SEP = {sep: re.compile(r"(?i)\s+" + sep + r"\s+") for sep in ("and", "with", "to")}
+
+
+_PAIR_INTRO = re.compile(r"(?i)\b(?:of|with|between)\s+")
+
+
+_TITLE_PIECE_END = re.compile(r":\s|(?<!\bvs)(?<!\bv)\.\s")
+
+
+_TITLE_PAIR = re.compile(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|v\.?|(?:as\s+)?compared\s+(?:with|to)|"
+                         r"in\s+comparison\s+(?:with|to)|with\s+or\s+without|with\s+vs\.?\s+without|or)\s+(?P<b>[^:;]+)")
+
+
+_TITLE_COMPARES = re.compile(r"(?i)\s(?:versus|vs\.?|compared|comparison)\s")
+
+
+_TITLE_COMPARED_PAIR = re.compile(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|(?:as\s+)?compared\s+(?:with|to)|"
+                                  r"in\s+comparison\s+(?:with|to))\s+(?P<b>[^:;]+)")
+
+
+_ARM_INTRO = re.compile(r"(?i)\b(?:of|with|treated\s+with|receiving|comparing|between|after|following)\s+")
+
+
+_WITH_TAIL = re.compile(r"(?i)\s+with\s+.*$")
+
+
+_OR = re.compile(r"(?i)\s+or\s+")
+
+
+_FACTOR = re.compile(r"(?i)\bwith\s+or\s+without\s+(?P<x>[^:;]+)")
+
+
 def _title_arms(title: str) -> list[_Cand]:
     """'A versus B in ...', 'A or B for ...', 'X with or without Y': the arms a title names."""
     for kind, cue in rules().title_cues:
@@ -280,31 +326,29 @@ def _title_arms(title: str) -> list[_Cand]:
                 return [x, _Cand("placebo", [], None, True)]
         else:
             span = m.group("arms")
-            sep = "and" if " and " in span else "with" if re.search(r"(?i)\swith\s", span) else "to"
-            pair = re.split(r"(?i)\s+" + sep + r"\s+", span, maxsplit=1)
-            pair[0] = re.split(r"(?i)\b(?:of|with|between)\s+", pair[0])[-1]  # "effects of premedication with A"
+            sep = "and" if " and " in span else "with" if _WITH.search(span) else "to"
+            pair = _PAIR_SEP[sep].split(span, maxsplit=1)
+            pair[0] = _PAIR_INTRO.split(pair[0])[-1]  # "effects of premedication with A"
             arms = [c for c in map(_clean, pair) if _plausible(c.name)]
             if len(arms) == 2:
                 return arms
     comp = rules()
-    for piece in re.split(r":\s|(?<!\bvs)(?<!\bv)\.\s", title):
+    for piece in _TITLE_PIECE_END.split(title):
         piece = piece.strip()
         if not _TITLE_SEP.search(piece):
             continue  # cheap pre-check: the search below is quadratic in the title's length
-        m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|v\.?|(?:as\s+)?compared\s+(?:with|to)|"
-                      r"in\s+comparison\s+(?:with|to)|with\s+or\s+without|with\s+vs\.?\s+without|or)\s+(?P<b>[^:;]+)", piece)
-        if m and m.group("sep").lower() == "or" and re.search(r"(?i)\s(?:versus|vs\.?|compared|comparison)\s", piece):
-            m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|(?:as\s+)?compared\s+(?:with|to)|"
-                          r"in\s+comparison\s+(?:with|to))\s+(?P<b>[^:;]+)", piece)
+        m = _TITLE_PAIR.search(piece)
+        if m and m.group("sep").lower() == "or" and _TITLE_COMPARES.search(piece):
+            m = _TITLE_COMPARED_PAIR.search(piece)
         if not m or m.group("sep").lower() == "or" and comp.title_or_not_list.search(piece):
             continue  # "stage II or III", "on or after": the "or" joins no arms
         a = comp.title_prefix.sub("", m.group("a"))
         for pat, rep in comp.arm_synonyms:
             a = pat.sub(rep, a)
-        tail = re.split(r"(?i)\b(?:of|with|treated\s+with|receiving|comparing|between|after|following)\s+", a)[-1]
-        a = tail if " or " not in tail else re.sub(r"(?i)\s+with\s+.*$", "", a)
+        tail = _ARM_INTRO.split(a)[-1]
+        a = tail if " or " not in tail else _WITH_TAIL.sub("", a)
         if " or " in a and m.group("sep").lower() != "or":  # "A or B in comparison with C": three arms
-            arms = [c for c in map(_clean, re.split(r"(?i)\s+or\s+", a) + [comp.arm_tail.sub("", m.group("b"))])
+            arms = [c for c in map(_clean, _OR.split(a) + [comp.arm_tail.sub("", m.group("b"))])
                     if _plausible(c.name)]
             if len(arms) >= 3:
                 return arms
@@ -317,7 +361,7 @@ def _title_arms(title: str) -> list[_Cand]:
         if m.group("sep").lower() == "or":
             arms = [c for c in (_clean(a), _clean(b)) if _plausible(c.name)]
         else:
-            ca, cb = _clean(a), _clean(re.sub(r"(?i)\s+with\s+.*$", "", b))
+            ca, cb = _clean(a), _clean(_WITH_TAIL.sub("", b))
             words_b = cb.name.split()
             if comp.shared_head.match(ca.name) and len(words_b) >= 2 and comp.shared_head.match(words_b[0]):
                 # "Standard-dose versus high-dose radiotherapy": the head is shared; the text may
@@ -326,7 +370,7 @@ def _title_arms(title: str) -> list[_Cand]:
                 cb.aliases += [words_b[0], f"{words_b[0]} {words_b[1]}"]
                 ca.name = " ".join([ca.name, *words_b[1:]])
             arms = [c for c in (ca, cb) if _plausible(c.name)]
-            factor = re.search(r"(?i)\bwith\s+or\s+without\s+(?P<x>[^:;]+)", m.group("b"))
+            factor = _FACTOR.search(m.group("b"))
             if factor and len(arms) == 2:  # a factorial design: two more arms
                 x = _clean(factor.group("x"))
                 if _plausible(x.name):
@@ -345,6 +389,12 @@ def _label_arms(text: str) -> list[_Cand]:
     return [_Cand(f"{word} {x}", []) for x in labels] if 2 <= len(labels) <= 6 else []
 
 
+_TWO_NAMES = re.compile(r"(?i)\b(?:or|versus|vs)\b")
+
+
+_CAPS_ABBR = re.compile(r"\b([A-Z][A-Z0-9/-]{1,9})\b")
+
+
 @lru_cache(maxsize=64)
 def _group_mentions(text: str) -> tuple[tuple[str, str | None], ...]:
     """The "the X group" names of one text that may be arms, each with the last abbreviation of
@@ -356,13 +406,13 @@ def _group_mentions(text: str) -> tuple[tuple[str, str | None], ...]:
         return ()
     for m in comp.group_mention.finditer(text):
         name = m.group("name").strip()
-        if re.search(r"(?i)\b(?:or|versus|vs)\b", name):
+        if _TWO_NAMES.search(name):
             continue  # "the treatment or control group": two groups
         if comp.group_org.search(name):
             continue
-        if comp.group_generic.match(name) or not _plausible(name) and not re.match(r"\d", name):
+        if comp.group_generic.match(name) or not _plausible(name) and not name[:1].isdecimal():  # re.match(r"\d")
             continue
-        abbr = re.findall(r"\b([A-Z][A-Z0-9/-]{1,9})\b", m.group("inner") or "")
+        abbr = _CAPS_ABBR.findall(m.group("inner") or "")
         out.append((name, abbr[-1] if abbr else None))
     return tuple(out)
 
@@ -400,6 +450,12 @@ def _tokens(name: str) -> frozenset[str]:
 _COMPARE_SEP = re.compile(r"(?i)\s+(?:versus|vs\.?|compared\s+with|compared\s+to)\s+")
 
 
+_WERE_COMPARED = re.compile(r"(?i)\s+(?:were|was)\s+(?=compared\s+(?:with|to)\s)")
+
+
+_POPULATION_TAIL = re.compile(r"(?i)\s+(?:in|among|for|who|when)\s+.*$")
+
+
 _COMPARE_WEAK = re.compile(r"(?i)\s+(?:with|to)\s+")
 
 
@@ -410,7 +466,7 @@ def _compare_arms(span: str) -> list[_Cand]:
     """'A with B in 500 patients' / 'A versus B or C': split at the comparison word."""
     for pat, rep in rules().arm_synonyms:
         span = pat.sub(rep, span)  # "A combined with B versus B alone": the "with" is not the comparison
-    span = re.sub(r"(?i)\s+(?:were|was)\s+(?=compared\s+(?:with|to)\s)", " ", span)  # "A were compared with B"
+    span = _WERE_COMPARED.sub(" ", span)  # "A were compared with B"
     parts = _COMPARE_SEP.split(span, maxsplit=1)
     if len(parts) != 2:
         over = _COMPARE_OVER.split(span, maxsplit=1)  # "favoring A over B"
@@ -424,7 +480,7 @@ def _compare_arms(span: str) -> list[_Cand]:
 
 
 def _compare_sides(a: str, b: str) -> list[_Cand]:
-    b = re.sub(r"(?i)\s+(?:in|among|for|who|when)\s+.*$", "", b)
+    b = _POPULATION_TAIL.sub("", b)
     b = _protect(b).split(",")[0]  # "with those of study S9, with identical criteria, staging, ...": one arm
     side_a = _split_arms(a) if "," not in _protect(a) else [_clean(a)]
     return [c for c in side_a if _plausible(c.name)] + _split_arms(_unprotect(b))
@@ -457,33 +513,62 @@ def _cue_arms(sections: list[tuple[str | None, str]], cues: list[Cue], compare: 
     return out
 
 
-def _support(cands: list[_Cand], text: str, results: str = "") -> float:
-    """How well a candidate arm list fits the abstract: names used in the text, short names."""
+_UNITS = re.compile(r"(?i)\b(?:mg|g|ml|gy|cgy|iu|x|kg|mcg|\u00b5g|\u03bcg|mmol|%)(?=\W|$)")
+
+
+_LETTER = re.compile(r"[A-Za-z]")
+
+
+_SPACES_HYPHENS = re.compile(r"[\s-]+")
+
+
+def _support(cands: list[_Cand], text: str, results: str = "", low: str | None = None) -> float:
+    """How well a candidate arm list fits the abstract: names used in the text, short names
+    (`low`: text.lower(), when the caller has it)."""
     if len(cands) < 2:
         return -1.0
-    low = text.lower()
-    units = r"(?i)\b(?:mg|g|ml|gy|cgy|iu|x|kg|mcg|\u00b5g|\u03bcg|mmol|%)(?=\W|$)"
-    dose_only = [not re.search(r"[A-Za-z]", re.sub(units, "", c.name)) for c in cands]
+    low = text.lower() if low is None else low
+    dose_only = [not _LETTER.search(_UNITS.sub("", c.name)) for c in cands]
     score = -0.5 * len(cands) if any(dose_only) and not all(dose_only) else 0.0
     for c in cands:
         toks = _tokens(c.name) or {c.name.lower()}
         used = sum(1 for t in toks if low.count(t) >= 2) / len(toks)
         if any(text.count(a) >= 2 for a in c.aliases if len(a) >= 2):
             used = max(used, 1.0) + 0.2  # "arm A", "(PemOx)": defined names the text then uses
-        if len(c.name.split()) >= 2 and re.sub(r"[\s-]+", " ", c.name.lower()) in results:
+        if len(c.name.split()) >= 2 and _SPACES_HYPHENS.sub(" ", c.name.lower()) in results:
             used += 0.3  # RESULTS use this very phrase: the name the abstract gives the group
         score += used - 0.25 * max(0, len(c.name.split()) - 3)
     return score / len(cands)
+
+
+_METHOD_LABEL = re.compile(r"(?i)method|design|patient|participant|intervention|setting|procedure|material|^unlabell?ed$")
+
+
+_FRAMING_NOT = re.compile(r"(?i)result|finding|conclusion|interpretation|discussion")  # labels that frame no arms
+
+
+_RESULTS_LABEL = re.compile(r"(?i)result|finding")
+
+
+_ALONE = re.compile(r"(?i)\s+(?:alone|only)$")
+
+
+_ALONE_END = re.compile(r"(?i)\s(?:alone|only)$")
+
+
+_ROLE_ALIAS = re.compile(r"(?i)(?:arm|group|cohort)\s")  # match: "arm A", "group 2"
+
+
+_ROLE_TAIL = re.compile(r"(?i)\s(?:arm|group|cohort)$")  # "control arm": a role
 
 
 def _arms(article: Article) -> list[Arm]:
     comp = rules()
     title = article.title or ""
     secs = [(s.label, s.text) for s in article.sections]
-    is_method = lambda lab: lab is None or re.search(  # noqa: E731  ("UNLABELLED": the whole abstract)
-        r"(?i)method|design|patient|participant|intervention|setting|procedure|material|^unlabell?ed$", lab or "")
-    methods = [x for x in secs if is_method(x[0])]
-    rest = [x for x in secs if not is_method(x[0])]
+    method = [lab is None or bool(_METHOD_LABEL.search(lab)) for lab, _ in secs]  # ("UNLABELLED": the whole abstract)
+    methods = [x for x, is_method in zip(secs, method) if is_method]
+    rest = [x for x, is_method in zip(secs, method) if not is_method]
     body = title + "\n" + article.abstract
     # (list, prior): a randomization sentence of METHODS is the best source, then the title
     options: list[tuple[list[_Cand], float]] = []
@@ -495,7 +580,7 @@ def _arms(article: Article) -> list[Arm]:
     # their doses and short forms) names the arms better than the title's fragments
     options = [(o, prior + 0.3 if _agrees(from_title, o) is not None else prior) for o, prior in options]
     options += [(from_title, 0.9 if len(from_title) >= 4 and re.search(r"(?i)factorial", body) else 0.3)]
-    framing = [x for x in secs if not re.search(r"(?i)result|finding|conclusion|interpretation|discussion", x[0] or "")]
+    framing = [x for x in secs if not _FRAMING_NOT.search(x[0] or "")]
     framed = _cue_arms(framing, comp.compare_cues, compare=True)
     randomized = from_methods  # read only, before any candidate is changed
     options += [(o, (0.7 if _add_on(o, randomized) else 0.1) - 0.02 * i) for i, o in enumerate(framed)]
@@ -505,12 +590,13 @@ def _arms(article: Article) -> list[Arm]:
     options += [(_historical_arms(article), 0.3)]
     options += [(o, 0.3) for o in _described_groups(methods)]
     options += [(o, 0.4) for o in _listed_interventions(secs)]
-    results = re.sub(r"[\s-]+", " ", " ".join(t for lab, t in secs if re.search(r"(?i)result|finding", lab or "")).lower())
-    scored = [(_support(o, body, results) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
+    results = _SPACES_HYPHENS.sub(" ", " ".join(t for lab, t in secs if _RESULTS_LABEL.search(lab or "")).lower())
+    body_low = body.lower()
+    scored = [(_support(o, body, results, body_low) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body) or _single_arm(article)
     for i in _agrees(from_title, found) or []:
         found[i].control = True  # the arm without the title's "with or without X" is the reference
-    bare = lambda n: re.sub(r"(?i)\s+(?:alone|only)$", "", re.sub(r"[\s-]+", " ", n.lower()))  # noqa: E731
+    bare = lambda n: _ALONE.sub("", _SPACES_HYPHENS.sub(" ", n.lower()))  # noqa: E731
     controls = [bare(c.name) for o, _ in options for c in o if c.control]
     for c in found:  # "our standard 10 x 3 Gy" in PURPOSE marks the control of the METHODS list
         low = bare(c.name)
@@ -541,9 +627,8 @@ def _arms(article: Article) -> list[Arm]:
             c.name = long
     arms = []
     for c in seen.values():
-        label = next((a for a in c.aliases if re.match(r"(?i)(?:arm|group|cohort)\s", a)), None)
-        abbr = next((a for a in c.aliases if not re.match(r"(?i)(?:arm|group|cohort)\s", a)
-                     and not re.search(r"(?i)\s(?:arm|group|cohort)$", a)), None)  # "control arm": a role
+        label = next((a for a in c.aliases if _ROLE_ALIAS.match(a)), None)
+        abbr = next((a for a in c.aliases if not _ROLE_ALIAS.match(a) and not _ROLE_TAIL.search(a)), None)
         name = f"{c.name} ({abbr})" if abbr and abbr.lower() not in c.name.lower() else c.name
         if label:
             name = f"{label} ({name})"
@@ -558,35 +643,45 @@ def _arms(article: Article) -> list[Arm]:
     return arms
 
 
+@lru_cache(maxsize=32)
+def _role_pattern(role: str) -> re.Pattern[str]:
+    return re.compile(rules().role_regimen.replace("ROLE", re.escape(role)))
+
+
 def _role_regimen(role: str, text: str) -> str | None:
     """The regimen the text gives a role ('an experimental ... regimen of A plus B'), if one."""
-    m = re.search(rules().role_regimen.replace("ROLE", re.escape(role)), text)
-    return re.sub(r"\s+", " ", m.group("x")) if m else None
+    m = _role_pattern(role).search(text)
+    return _SPACES.sub(" ", m.group("x")) if m else None
+
+
+_ROLE_NAME = re.compile(r"(?i)(?P<role>experimental|investigational|standard|conventional|control)"
+                        r"(?:\s+(?:treatment|regimen|therapy|arm|group))?")  # fullmatch
 
 
 def _name_roles(found: list[Arm], body: str) -> None:
     """'experimental treatment' vs 'standard treatment': name each by the regimen the text gives it."""
     for c in found:
-        m = re.fullmatch(r"(?i)(?P<role>experimental|investigational|standard|conventional|control)"
-                         r"(?:\s+(?:treatment|regimen|therapy|arm|group))?", c.name)
+        m = _ROLE_NAME.fullmatch(c.name)
         x = _role_regimen(m.group("role"), body) if m else None
         if m and x:
             c.aliases.append(c.name)
             c.name = f"{m.group('role').lower()} ({x})"
 
 
+_CAPITALISED_WORD = re.compile(r"[A-Z][a-z]+")  # fullmatch
+
+
 def _name_add_on(found: list[_Cand], body: str) -> None:
     """'X alone' beside a bare 'X' (a cut 'X with Y'): the bare arm is X plus what the text adds."""
-    alone = {re.sub(r"(?i)\s+(?:alone|only)$", "", c.name).lower() for c in found
-             if re.search(r"(?i)\s(?:alone|only)$", c.name)}
+    alone = {_ALONE.sub("", c.name).lower() for c in found if _ALONE_END.search(c.name)}
     for c in found:
         if c.name.lower() not in alone:
             continue
         for m in re.finditer(r"(?i)(?<!\w)" + re.escape(c.name) + r"(?!\w)", body):
             tail = rules().add_on_tail.match(body, m.end())
             if tail:
-                extra = re.sub(r"\s+", " ", tail.group("extra")).strip()
-                extra = " ".join(w.lower() if re.fullmatch(r"[A-Z][a-z]+", w) else w for w in extra.split())
+                extra = _SPACES.sub(" ", tail.group("extra")).strip()
+                extra = " ".join(w.lower() if _CAPITALISED_WORD.fullmatch(w) else w for w in extra.split())
                 c.name = f"{c.name} plus {extra}"
                 break
 
@@ -839,6 +934,18 @@ def _group_phrases(text: str) -> list[re.Match[str]]:
     return out
 
 
+_LEADING_FILLER = re.compile(r"(?i)^(?:(?:the|in|of|to|with|for|and|a|or|than|vs|versus)\s+)+")
+
+
+_CONTROL_ROLE = re.compile(r"(?i)(?:control|placebo|usual[- ]care|comparator|reference)")  # fullmatch
+
+
+_TESTED_ROLE = re.compile(r"(?i)(?:intervention|interventional|experimental|active)")  # fullmatch
+
+
+_NOT_ONE_GROUP = re.compile(r"(?i)\b(?:versus|vs|or|than|compared|and\s+\w+\s+(?:group|arm)s)\b")
+
+
 def _add_aliases(arms: list[Arm], article: Article) -> None:
     """Distinctive words of each name, and "the X group" phrases of the text that contain them."""
     if not arms:
@@ -857,24 +964,24 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
     controls = [a for a in arms if not a.experimental]
     experimentals = [a for a in arms if a.experimental]
     for m in _group_phrases(text):
-        phrase = re.sub(r"(?i)^(?:(?:the|in|of|to|with|for|and|a|or|than|vs|versus)\s+)+", "", m.group(1))
+        phrase = _LEADING_FILLER.sub("", m.group(1))
         low = phrase.lower()
-        if re.fullmatch(r"(?i)(?:control|placebo|usual[- ]care|comparator|reference)", phrase) and len(controls) == 1:
+        if _CONTROL_ROLE.fullmatch(phrase) and len(controls) == 1:
             target = controls[0]
-        elif re.fullmatch(r"(?i)(?:intervention|interventional|experimental|active)", phrase) and len(experimentals) == 1 and controls:
+        elif _TESTED_ROLE.fullmatch(phrase) and len(experimentals) == 1 and controls:
             target = experimentals[0]
         else:
             hits = [a for a, d in zip(arms, distinct) if any(_word_at(x, low) >= 0 for x in d)]
             if len(hits) != 1:
                 continue
             target = hits[0]
-        alias = re.sub(r"(?i)^(?:(?:the|in|of|to|with|for|and|a|or|than|vs|versus)\s+)+", "", m.group(0)).strip()
+        alias = _LEADING_FILLER.sub("", m.group(0)).strip()
         keys = distinct[arms.index(target)] | {"control", "placebo", "usual", "comparator", "reference",
                                                 "intervention", "interventional", "experimental", "active"}
         words = alias.split()
         first = next((i for i, w in enumerate(words) if any(k in w.lower() for k in keys)), 0)
         alias = " ".join(words[first:])  # "whilst the control group" -> "control group"
-        if re.search(r"(?i)\b(?:versus|vs|or|than|compared|and\s+\w+\s+(?:group|arm)s)\b", alias):
+        if _NOT_ONE_GROUP.search(alias):
             continue  # "bandage versus arm", "treatment and placebo groups": not one group
         if alias.lower() != target.name.lower() and alias not in target.aliases and len(alias) <= 60:
             target.aliases.append(alias)
@@ -889,6 +996,9 @@ def _populations(text: str) -> list[str]:
     return []
 
 
+_NOT_DESIGN = re.compile(r"(?i)result|finding|conclusion|interpretation")  # sections n_randomized's weakest cues skip
+
+
 def frame(article: Article) -> Frame:
     """The design facts of one abstract, from its title, METHODS and registry list."""
     text = article.abstract
@@ -898,7 +1008,7 @@ def frame(article: Article) -> Frame:
         registration=registrations(article.title + "\n" + text, article.registry_ids),
         phase=phase(article.title, sections),
         n_randomized=n_randomized(text, "\n".join(
-            s.text for s in article.sections if not re.search(r"(?i)result|finding|conclusion|interpretation", s.label or ""))),
+            s.text for s in article.sections if not _NOT_DESIGN.search(s.label or ""))),
         arms=[a.name for a in arms],
         allocation_ratio=allocation_ratio(text),
     )

@@ -65,11 +65,14 @@ def _line_sentences(text: str) -> tuple[tuple[int, str], ...]:
     return tuple((s + len(t) - len(t.lstrip()), t.strip()) for s, t in out if t.strip())
 
 
+_NOT_OWN_PHASE = re.compile(r"(?i)conclusion|interpretation|discussion")  # section labels phase() skips
+
+
 def phase(title: str, sections: list[tuple[str | None, str]]) -> str | None:
     """The trial's own phase: the title's first, else the first body mention not about another trial."""
     comp = rules()
     for label, text in [(None, title), *sections]:
-        if label and re.search(r"(?i)conclusion|interpretation|discussion", label):
+        if label and _NOT_OWN_PHASE.search(label):
             continue
         for _, sent in sentences_of(text):
             if "phase" not in sent.lower():
@@ -86,12 +89,21 @@ def phase(title: str, sections: list[tuple[str | None, str]]) -> str | None:
     return None
 
 
+_DIGITS = re.compile(r"\d{1,3}(?:[,\s\xa0]\d{3})+|\d+")
+
+
+_NOT_DIGIT = re.compile(r"\D")
+
+
+_WORD_SEP = re.compile(r"[\s-]+")
+
+
 def _to_int(token: str, words: dict[str, int]) -> int | None:
     token = token.strip().lower()
-    if re.fullmatch(r"\d{1,3}(?:[,\s\xa0]\d{3})+|\d+", token):
-        return int(re.sub(r"\D", "", token))
+    if _DIGITS.fullmatch(token):
+        return int(_NOT_DIGIT.sub("", token))
     total = current = 0
-    for w in re.split(r"[\s-]+", token):
+    for w in _WORD_SEP.split(token):
         if w == "and":
             continue
         v = words.get(w)
