@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .arm_spans import find_arm
-from .design_rules import Cue, DesignRules, finditer_at, rules
+from .design_rules import Cue, DesignRules, finditer_at, lowered, rules
 from .facts import allocation_ratio, n_randomized, phase, registrations, says_randomized, sentences_of
 from .models import Article, Trial
 
@@ -99,24 +99,25 @@ def _cleaned(part: str) -> tuple[str, tuple[str, ...], str | None, bool]:
     aliases = [m.group(1) for m in _LABEL.finditer(part + ")")]
     abbrs = [m.group(1) for m in _ABBR.finditer(part) if not comp.abbr_not.match(m.group(1))]
     dose = _DOSE.search(part)
-    s = part
-    for pat, rep in comp.arm_synonyms:
-        s = pat.sub(rep, s)
-    synonymized = s
-    for pat in comp.arm_strip_first:
-        s = pat.sub("", s)
+    s = synonymized = _synonyms(part)
+    for strip in comp.arm_strip_first:
+        if strip.may_match(s):
+            s = strip.pattern.sub("", s)
     s = comp.arm_tail.sub("", s)
     control = _is_control(_PARENTHETICAL.sub("", s))
-    for pat in comp.arm_strip:
-        s = pat.sub(" ", s).strip()
+    for strip in comp.arm_strip:
+        s = (strip.pattern.sub(" ", s) if strip.may_match(s) else s).strip()
     s = _DOSING_DETAIL.sub("", s)
     if not _TWO_LETTERS.search(_LINK_WORDS.sub("", s)):
         s = _dose_kept(synonymized)  # the dose is the arm ("2 x 8 Gy")
     s = _PARENTHETICAL.sub("", s)  # remaining parentheticals: abbreviations, kept as aliases
     s = _SPACES.sub(" ", s).strip(" ,;:-")
     for _ in range(2):
+        before = s
         s = _LEAD_WORD.sub("", s)
         s = _TRAIL_WORD.sub("", s).strip(" ,;:-")
+        if s == before:
+            break  # a second round would change nothing either
     for a in abbrs:
         if a.lower() not in {x.lower() for x in aliases} and not _NOT_ABBR.fullmatch(a):
             aliases.append(a)
@@ -127,9 +128,18 @@ def _cleaned(part: str) -> tuple[str, tuple[str, ...], str | None, bool]:
 def _dose_kept(s: str) -> str:
     """An arm phrase with everything but its dose stripped ("2 x 8 Gy" when the dose is the arm)."""
     comp = rules()
-    for pat in comp.arm_strip_first[1:]:
-        s = pat.sub("", s)
+    for strip in comp.arm_strip_first[1:]:
+        if strip.may_match(s):
+            s = strip.pattern.sub("", s)
     return comp.arm_tail.sub("", s)
+
+
+def _synonyms(s: str) -> str:
+    """`s` with rules().arm_synonyms applied ("A combined with B" -> "A plus B")."""
+    for syn in rules().arm_synonyms:
+        if syn.may_match(s):
+            s = syn.pattern.sub(syn.replacement, s)
+    return s
 
 
 _NOT_A_NAME = re.compile(r"(?i)(?:this|these|that|which|patients?|participants?|subjects?|we|our|their|its|it|them|"
@@ -342,9 +352,7 @@ def _title_arms(title: str) -> list[_Cand]:
             m = _TITLE_COMPARED_PAIR.search(piece)
         if not m or m.group("sep").lower() == "or" and comp.title_or_not_list.search(piece):
             continue  # "stage II or III", "on or after": the "or" joins no arms
-        a = comp.title_prefix.sub("", m.group("a"))
-        for pat, rep in comp.arm_synonyms:
-            a = pat.sub(rep, a)
+        a = _synonyms(comp.title_prefix.sub("", m.group("a")))
         tail = _ARM_INTRO.split(a)[-1]
         a = tail if " or " not in tail else _WITH_TAIL.sub("", a)
         if " or " in a and m.group("sep").lower() != "or":  # "A or B in comparison with C": three arms
@@ -401,7 +409,7 @@ def _group_mentions(text: str) -> tuple[tuple[str, str | None], ...]:
     its parenthesis; cached, as _arms reads METHODS, then often every section, for them."""
     comp = rules()
     out = []
-    low = text.lower()
+    low = lowered(text)
     if not any(map(low.__contains__, comp.group_keywords)):
         return ()
     for m in comp.group_mention.finditer(text):
@@ -464,8 +472,7 @@ _COMPARE_OVER = re.compile(r"(?i)\s+over\s+")
 
 def _compare_arms(span: str) -> list[_Cand]:
     """'A with B in 500 patients' / 'A versus B or C': split at the comparison word."""
-    for pat, rep in rules().arm_synonyms:
-        span = pat.sub(rep, span)  # "A combined with B versus B alone": the "with" is not the comparison
+    span = _synonyms(span)  # "A combined with B versus B alone": the "with" is not the comparison
     span = _WERE_COMPARED.sub(" ", span)  # "A were compared with B"
     parts = _COMPARE_SEP.split(span, maxsplit=1)
     if len(parts) != 2:
@@ -490,13 +497,13 @@ def _cue_arms(sections: list[tuple[str | None, str]], cues: list[Cue], compare: 
     """Every arm list the cue sentences of `sections` announce, in text order."""
     out = []
     for _, text in sections:
-        low_text = text.lower()  # a cue whose keywords the section lacks can skip all its sentences
+        low_text = lowered(text)  # a cue whose keywords the section lacks can skip all its sentences
         active = [cue for cue in cues if any(map(low_text.__contains__, cue.keywords))]
         if not active:
             continue
         for _, sent in sentences_of(text):
             sent = _protect(sent)
-            low = sent.lower()
+            low = lowered(sent)
             for cue in active:
                 if not any(map(low.__contains__, cue.keywords)):
                     continue
@@ -527,7 +534,7 @@ def _support(cands: list[_Cand], text: str, results: str = "", low: str | None =
     (`low`: text.lower(), when the caller has it)."""
     if len(cands) < 2:
         return -1.0
-    low = text.lower() if low is None else low
+    low = lowered(text) if low is None else low
     dose_only = [not _LETTER.search(_UNITS.sub("", c.name)) for c in cands]
     score = -0.5 * len(cands) if any(dose_only) and not all(dose_only) else 0.0
     for c in cands:
@@ -591,7 +598,7 @@ def _arms(article: Article) -> list[Arm]:
     options += [(o, 0.3) for o in _described_groups(methods)]
     options += [(o, 0.4) for o in _listed_interventions(secs)]
     results = _SPACES_HYPHENS.sub(" ", " ".join(t for lab, t in secs if _RESULTS_LABEL.search(lab or "")).lower())
-    body_low = body.lower()
+    body_low = lowered(body)
     scored = [(_support(o, body, results, body_low) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body) or _single_arm(article)
     for i in _agrees(from_title, found) or []:
@@ -724,10 +731,10 @@ def _described_groups(sections: list[tuple[str | None, str]]) -> list[list[_Cand
     comp = rules()
     out = []
     for _, text in sections:
-        if not any(map(text.lower().__contains__, comp.described_keywords)):
+        if not any(map(lowered(text).__contains__, comp.described_keywords)):
             continue  # no sentence of it opens the list
         for _, sent in sentences_of(text):
-            low = sent.lower()
+            low = lowered(sent)
             gate = comp.described_gate.search(sent) if any(map(low.__contains__, comp.described_keywords)) else None
             if not gate:
                 continue
@@ -764,11 +771,11 @@ def _single_arm(article: Article) -> list[_Cand]:
     text = article.title + "\n" + article.abstract
     if says_randomized(sentences_of(text)) and not comp.single_arm_gate.search(text):
         return []  # randomized, unless only a future or earlier trial is ("a randomized trial is warranted")
-    low = text.lower()
-    title_low = article.title.lower()
+    low = lowered(text)
+    title_low = lowered(article.title)
     best: tuple[float, int, _Cand] | None = None
     abstract = article.abstract
-    sources = {"title": (article.title, title_low), "abstract": (abstract, abstract.lower())}
+    sources = {"title": (article.title, title_low), "abstract": (abstract, lowered(abstract))}
     for i, (src, cue, starts) in enumerate(comp.single_arm_cues):
         where, where_low = sources[src]
         for m in finditer_at(cue, where, where_low, starts) if starts else cue.finditer(where):
@@ -913,7 +920,7 @@ def _group_phrases(text: str) -> list[re.Match[str]]:
     match ends within that run of characters: the same matches, in the same order."""
     out: list[re.Match[str]] = []
     pos = 0
-    low = text.lower()
+    low = lowered(text)
     words, where = (_GROUP_WORD_LOW, low) if len(low) == len(text) else (_GROUP_WORD, text)  # offsets kept?
     while word := words.search(where, pos):
         i = word.start()
@@ -988,7 +995,7 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
 
 
 def _populations(text: str) -> list[str]:
-    low = text.lower()
+    low = lowered(text)
     for keywords, pat in rules().populations:
         m = pat.search(text) if any(map(low.__contains__, keywords)) else None
         if m:

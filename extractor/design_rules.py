@@ -11,12 +11,23 @@ from pydantic import StringConstraints
 
 from .rules import Flagged, Rule, load_rules
 
-__all__ = ["CASE_FOLDS", "Cue", "DesignRules", "finditer_at", "has_case_folds", "rules"]
+__all__ = ["CASE_FOLDS", "Cue", "DesignRules", "finditer_at", "has_case_folds", "lowered", "rules"]
 
 # Characters that (?i) matches to an ASCII letter although their lower() is not that letter
 # ("\u212a" Kelvin sign ~ "k", long s ~ "s", dotted/dotless I ~ "i"; the dotted I is also the one
 # character whose lower() is two long): a text holding one gets no literal pre-check.
 CASE_FOLDS = frozenset("\u0130\u0131\u017f\u212a")
+
+
+def lowered(text: str) -> str:
+    """text.lower(), cached for a non-ASCII text: lower() reads those about ten times slower
+    than ASCII, and the same abstract, section or sentence is lower-cased by several rules."""
+    return text.lower() if text.isascii() else _lowered(text)
+
+
+@lru_cache(maxsize=512)
+def _lowered(text: str) -> str:
+    return text.lower()
 
 
 def has_case_folds(text: str) -> bool:
@@ -114,6 +125,11 @@ class RequiringRule(ListRule):
     require: str  # a pattern every match contains, cheap to search (opens with a literal)
 
 
+class GatedPattern(Rule):
+    pattern: str
+    keywords: list[str]  # lower-case words one of which every match in an ASCII text holds
+
+
 class DesignRules(Rule):
     registries: list[Registry]
     phases: list[PhaseRule]
@@ -149,10 +165,10 @@ class DesignRules(Rule):
     single_arm_gate: Flagged
     single_arm_cues: list[SingleArmRule]
     single_arm_not: str
-    arm_strip_first: list[str]
+    arm_strip_first: list[str | GatedPattern]
     arm_tail_cut: str
-    arm_synonyms: list[tuple[str, str]]
-    arm_strip: list[str]
+    arm_synonyms: list[tuple[str, str] | tuple[str, str, list[str]]]  # pattern, replacement[, keywords as GatedPattern's]
+    arm_strip: list[str | GatedPattern]
     arm_not_names: str
     abbreviations_not_arms: str
     arm_not_names_examples: list[tuple[str, bool]]
@@ -187,6 +203,26 @@ class Cue:
 
 
 @dataclass(frozen=True)
+class Gated:
+    """A compiled pattern, and the lower-case words one of which every match in an ASCII text
+    holds (None: no such words): may_match is False only where the pattern cannot match."""
+
+    pattern: re.Pattern[str]
+    keywords: tuple[str, ...] | None
+    replacement: str = ""
+
+    def may_match(self, text: str) -> bool:
+        # (?i) matches an ASCII letter of the pattern only to an ASCII letter in an ASCII text
+        return self.keywords is None or not text.isascii() or any(map(text.lower().__contains__, self.keywords))
+
+
+def _gated(rule: str | GatedPattern) -> Gated:
+    if isinstance(rule, str):
+        return Gated(re.compile(rule), None)
+    return Gated(re.compile(rule.pattern), tuple(rule.keywords))
+
+
+@dataclass(frozen=True)
 class _ListSection:
     label: re.Pattern[str]
     count: re.Pattern[str]
@@ -202,6 +238,7 @@ class _Compiled:
     number_digits: re.Pattern[str]
     number_spelled: re.Pattern[str]
     number_word_list: tuple[str, ...]
+    number_word_set: frozenset[str]
     n_list_guard: re.Pattern[str]
     number_words: dict[str, int]
     allocation: re.Pattern[str]
@@ -235,10 +272,10 @@ class _Compiled:
     single_arm_gate: re.Pattern[str]
     single_arm_cues: list[tuple[str, re.Pattern[str], tuple[str, ...]]]
     single_arm_not: re.Pattern[str]
-    arm_synonyms: list[tuple[re.Pattern[str], str]]
+    arm_synonyms: list[Gated]
     arm_tail: re.Pattern[str]
-    arm_strip_first: list[re.Pattern[str]]
-    arm_strip: list[re.Pattern[str]]
+    arm_strip_first: list[Gated]
+    arm_strip: list[Gated]
     arm_not_names: re.Pattern[str]
     abbr_not: re.Pattern[str]
     control: re.Pattern[str]
@@ -277,6 +314,7 @@ def rules() -> _Compiled:
         number_digits=re.compile(digits_first),
         number_spelled=re.compile("(?i)" + spelled),
         number_word_list=tuple(words),
+        number_word_set=frozenset(words),
         n_list_guard=re.compile(r.n_list_guard.replace("NUM", num)),
         number_words=r.number_words,
         allocation=re.compile(r.allocation.pattern),
@@ -312,10 +350,10 @@ def rules() -> _Compiled:
         single_arm_gate=re.compile(r.single_arm_gate.pattern),
         single_arm_cues=[(c.source, re.compile(c.pattern), tuple(c.starts)) for c in r.single_arm_cues],
         single_arm_not=re.compile(r.single_arm_not),
-        arm_synonyms=[(re.compile(p), rep) for p, rep in r.arm_synonyms],
+        arm_synonyms=[Gated(re.compile(p), tuple(kw[0]) if kw else None, rep) for p, rep, *kw in r.arm_synonyms],
         arm_tail=re.compile(r.arm_tail_cut),
-        arm_strip_first=[re.compile(s) for s in r.arm_strip_first],
-        arm_strip=[re.compile(s) for s in r.arm_strip],
+        arm_strip_first=[_gated(s) for s in r.arm_strip_first],
+        arm_strip=[_gated(s) for s in r.arm_strip],
         arm_not_names=re.compile(r.arm_not_names),
         abbr_not=re.compile(r.abbreviations_not_arms),
         control=re.compile(r.control_words),

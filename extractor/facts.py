@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from .design_rules import finditer_at, rules
+from .design_rules import finditer_at, has_case_folds, lowered, rules
 
 __all__ = ["allocation_ratio", "n_randomized", "phase", "registrations", "number_starts", "says_randomized", "sentences_of"]
 
@@ -16,7 +16,7 @@ def registrations(text: str, extra: list[str] | tuple[str, ...] = ()) -> list[st
     """Registry ids named in `text` and in `extra` (DataBankList), normalised as the gold writes them."""
     found: list[tuple[int, str]] = []
     for src_i, src in enumerate([text, *extra]):
-        low = src.lower()
+        low = lowered(src)
         for hints, require, pat, fmt, upper in rules().registries:
             if not any(map(low.__contains__, hints)) or require and not require.search(src):
                 continue  # the patterns start with \b or a lookbehind: slow to scan for
@@ -75,7 +75,7 @@ def phase(title: str, sections: list[tuple[str | None, str]]) -> str | None:
         if label and _NOT_OWN_PHASE.search(label):
             continue
         for _, sent in sentences_of(text):
-            if "phase" not in sent.lower():
+            if "phase" not in lowered(sent):
                 continue
             hits = []
             for pat, ph in comp.phases:
@@ -131,7 +131,7 @@ def says_randomized(sentences: Iterable[tuple[int, str]]) -> bool:
 @lru_cache(maxsize=1024)
 def _randomized_sentence(sent: str) -> bool:
     # RANDOMIZED needs the letters "random", which no character but themselves matches under (?i)
-    return "random" in sent.lower() and bool(RANDOMIZED.search(sent)) and not rules().phase_skip.search(sent)
+    return "random" in lowered(sent) and bool(RANDOMIZED.search(sent)) and not rules().phase_skip.search(sent)
 
 
 def n_randomized(text: str, design_text: str | None = None) -> int | None:
@@ -144,18 +144,24 @@ def n_randomized(text: str, design_text: str | None = None) -> int | None:
     sentences = sentences_of(text)
     randomized = says_randomized(sentences)
     design_sents = sentences if design_text is None else sentences_of(design_text)
+    text_low = lowered(text)
+    design_low = text_low if design_text is None else lowered(design_text)
     best: tuple[int, int, int] | None = None
-    lower = {s: s.lower() for _, s in (*sentences, *design_sents)}
+    lower = {s: lowered(s) for _, s in (*sentences, *design_sents)}
     numbers: dict[str, list[int]] = {}
+    cued: dict[tuple[tuple[str, ...], bool], list[tuple[int, str, str]]] = {}  # rules share their keywords
     for rule in comp.counts:
         weight = rule.weight
         if rule.nonrandomized_only and randomized or best is not None and weight < best[0]:
             continue  # a lighter cue never beats the count already found
-        for start, sent in (sentences if weight >= 0 else design_sents):
+        key = (rule.keywords, weight >= 0)  # the weakest cues read design_text only
+        if key not in cued:  # no sentence holds a keyword the whole text lacks
+            pool, pool_low = (sentences, text_low) if weight >= 0 else (design_sents, design_low)
+            cued[key] = _holding(pool, lower, rule.keywords) if any(map(pool_low.__contains__, rule.keywords)) else []
+        for start, sent, low in cued[key]:
             if best is not None and weight == best[0] and start >= -best[1]:
                 break  # nor does a later one of the same weight
-            low = lower[sent]
-            if not any(map(low.__contains__, rule.keywords)) or rule.require and not rule.require.search(sent):
+            if rule.require and not rule.require.search(sent):
                 continue
             if rule.leading_num:  # try the pattern only where a number starts
                 if sent not in numbers:
@@ -170,10 +176,15 @@ def n_randomized(text: str, design_text: str | None = None) -> int | None:
                 n = _to_int(next(g for g in m.groups() if g), comp.number_words)
                 if n is None or n < 6 or comp.n_list_guard.match(sent, m.end(m.lastindex or 1)):
                     continue
-                key = (weight, -(start + m.start()), n)
-                if best is None or key[:2] > best[:2]:
-                    best = key
+                found_at = (weight, -(start + m.start()), n)
+                if best is None or found_at[:2] > best[:2]:
+                    best = found_at
     return best[2] if best else None
+
+
+def _holding(pool: tuple[tuple[int, str], ...], lower: dict[str, str], keywords: tuple[str, ...]) -> list[tuple[int, str, str]]:
+    """The sentences of `pool` (start, sentence, its lower-cased text) holding one of `keywords`."""
+    return [(start, sent, lower[sent]) for start, sent in pool if any(map(lower[sent].__contains__, keywords))]
 
 
 def number_starts(text: str, low: str) -> list[int]:
@@ -184,8 +195,14 @@ def number_starts(text: str, low: str) -> list[int]:
     they are rules().number.finditer's matches."""
     comp = rules()
     out = [m.start() for m in comp.number_digits.finditer(text)]
-    out += [m.start() for m in finditer_at(comp.number_spelled, text, low, comp.number_word_list)]
+    # a spelled number opens with a whole word that is a number word (lower() keeps every
+    # character a word character or not, and the offsets, in a text without CASE_FOLDS)
+    if has_case_folds(text) or not comp.number_word_set.isdisjoint(_WORD.findall(low)):
+        out += [m.start() for m in finditer_at(comp.number_spelled, text, low, comp.number_word_list)]
     return sorted(out)
+
+
+_WORD = re.compile(r"\w+")
 
 
 _RATIO_HINT = re.compile(r":(?:(?<=\d:)|(?<=\d\s:))\s?\d")  # "digit:digit" (spaces allowed), searched for from its ":"

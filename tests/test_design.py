@@ -130,9 +130,15 @@ def test_rule_gates_never_hide_a_match() -> None:
              (comp.historical_own, (), comp.historical_require)]
     gated += [(c.pattern, c.keywords, c.require) for c in comp.counts]
     gated += [(c.pattern, c.keywords, None) for c in comp.arm_cues + comp.compare_cues]
+    gated += [(g.pattern, g.keywords, None) for g in comp.arm_strip_first + comp.arm_strip + comp.arm_synonyms if g.keywords]
+    phrases = [raw for raw, _ in R.arm_clean_examples] + [t for t, _ in R.arm_separator_examples + R.title_examples] + [
+        "two 5-mg tablets of drugol on days 1, 8 and 15 every 3 weeks", "DRUGOL 5 MG/KG IV Q3W PLUS TAXOL (AUC 6)",
+        "up to six cycles of the combination of A and B [ref] at a dose of 2 mg", "3 Capsules of drugol orally, twice-daily",
+        "the intervention therapy condition", "a target area under the curve of 5 mg/mL x min", "Drug A added to B",
+        "combining drugol with taxol", "matching placebo", "One sachet of powder", "those treated with drug"]
     matched = 0
     for pattern, keywords, require in gated:
-        for text in _GATE_TEXTS:
+        for text in _GATE_TEXTS + phrases:
             for m in pattern.finditer(text):
                 matched += 1
                 assert not keywords or any(k in text.lower() for k in keywords), (pattern.pattern, text)
