@@ -569,14 +569,14 @@ _ROLE_ALIAS = re.compile(r"(?i)(?:arm|group|cohort)\s")  # match: "arm A", "grou
 _ROLE_TAIL = re.compile(r"(?i)\s(?:arm|group|cohort)$")  # "control arm": a role
 
 
-def _arms(article: Article) -> list[Arm]:
+def _arms(article: Article, abstract: str, body: str) -> list[Arm]:
+    """The trial's arms; `abstract` is article.abstract, `body` the title, a newline and the abstract."""
     comp = rules()
     title = article.title or ""
     secs = [(s.label, s.text) for s in article.sections]
     method = [lab is None or bool(_METHOD_LABEL.search(lab)) for lab, _ in secs]  # ("UNLABELLED": the whole abstract)
     methods = [x for x, is_method in zip(secs, method) if is_method]
     rest = [x for x, is_method in zip(secs, method) if not is_method]
-    body = title + "\n" + article.abstract
     # (list, prior): a randomization sentence of METHODS is the best source, then the title
     options: list[tuple[list[_Cand], float]] = []
     from_methods = _cue_arms(methods, comp.arm_cues)
@@ -594,13 +594,13 @@ def _arms(article: Article) -> list[Arm]:
     reporting = [x for x in secs if x not in framing]  # RESULTS compare outcomes as often as arms: a last resort
     options += [(o, -0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(reporting, comp.compare_cues, compare=True))]
     options += [(_group_arms(methods) or _group_arms(secs), 0.0)]
-    options += [(_historical_arms(article), 0.3)]
+    options += [(_historical_arms(body), 0.3)]
     options += [(o, 0.3) for o in _described_groups(methods)]
     options += [(o, 0.4) for o in _listed_interventions(secs)]
     results = _SPACES_HYPHENS.sub(" ", " ".join(t for lab, t in secs if _RESULTS_LABEL.search(lab or "")).lower())
     body_low = lowered(body)
     scored = [(_support(o, body, results, body_low) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
-    found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body) or _single_arm(article)
+    found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body) or _single_arm(title, abstract, body)
     for i in _agrees(from_title, found) or []:
         found[i].control = True  # the arm without the title's "with or without X" is the reference
     bare = lambda n: _ALONE.sub("", _SPACES_HYPHENS.sub(" ", n.lower()))  # noqa: E731
@@ -610,7 +610,7 @@ def _arms(article: Article) -> list[Arm]:
         c.control = c.control or any(k == low or k.endswith(" " + low) for k in controls)
     # same drug at several doses: keep the doses in the names when RESULTS report them apart
     names = [c.name.lower() for c in found]
-    results = " ".join(t for lab, t in rest) or article.abstract
+    results = " ".join(t for lab, t in rest) or abstract
     for c in found:
         if names.count(c.name.lower()) > 1 and c.dose and c.dose not in c.name:
             num = re.match(r"[\d.,]+", c.dose)
@@ -645,8 +645,8 @@ def _arms(article: Article) -> list[Arm]:
         for a in arms:  # "an observation group and a control group": the one not a plain control is tested
             a.experimental = not rules().strict_control.match(a.name)
     _name_roles(arms, body)
-    arms = _order(arms, title, article.abstract)
-    _add_aliases(arms, article)
+    arms = _order(arms, title, abstract)
+    _add_aliases(arms, body)
     return arms
 
 
@@ -750,11 +750,10 @@ def _described_groups(sections: list[tuple[str | None, str]]) -> list[list[_Cand
     return out
 
 
-def _historical_arms(article: Article) -> list[_Cand]:
+def _historical_arms(text: str) -> list[_Cand]:
     """'this phase II trial (S9504) ... compared with those of the predecessor study (S9019)':
     a one-arm trial read against an earlier trial; the trial's own name is the first arm."""
     comp = rules()
-    text = article.title + "\n" + article.abstract
     if "(" not in text:
         return []
     own = comp.historical_own.search(text) if comp.historical_require.search(text) else None
@@ -764,18 +763,16 @@ def _historical_arms(article: Article) -> list[_Cand]:
     return [_Cand(own.group("id"), []), _Cand(earlier.group("id"), [], None, True)]
 
 
-def _single_arm(article: Article) -> list[_Cand]:
-    """A single-arm study: the one treatment every patient received, when the text says so
-    ("a phase 2, single-arm trial", or no randomization at all) and names it again."""
+def _single_arm(title: str, abstract: str, text: str) -> list[_Cand]:
+    """A single-arm study: the one treatment every patient received, when the text (title, a
+    newline, abstract) says so ("a phase 2, single-arm trial", or no randomization) and names it again."""
     comp = rules()
-    text = article.title + "\n" + article.abstract
     if says_randomized(sentences_of(text)) and not comp.single_arm_gate.search(text):
         return []  # randomized, unless only a future or earlier trial is ("a randomized trial is warranted")
     low = lowered(text)
-    title_low = lowered(article.title)
+    title_low = lowered(title)
     best: tuple[float, int, _Cand] | None = None
-    abstract = article.abstract
-    sources = {"title": (article.title, title_low), "abstract": (abstract, lowered(abstract))}
+    sources = {"title": (title, title_low), "abstract": (abstract, lowered(abstract))}
     for i, (src, cue, starts) in enumerate(comp.single_arm_cues):
         where, where_low = sources[src]
         for m in finditer_at(cue, where, where_low, starts) if starts else cue.finditer(where):
@@ -792,6 +789,9 @@ def _single_arm(article: Article) -> list[_Cand]:
     return [best[2]] if best else []
 
 
+_NO_X = re.compile(r"(?i)no\s+(.+)$")  # match: "no X"
+
+
 def _agrees(title: list[_Cand], listed: list[_Cand]) -> list[int] | None:
     """A title "A with or without X" and a list of as many arms, each title arm one listed arm
     (a listed name holds its words, or, for "no X", lacks X): the listed arms without X, else None."""
@@ -801,7 +801,7 @@ def _agrees(title: list[_Cand], listed: list[_Cand]) -> list[int] | None:
     used: set[int] = set()
     without = []
     for c in title:
-        neg = re.match(r"(?i)no\s+(.+)$", c.name)
+        neg = _NO_X.match(c.name)
         want = _tokens(neg.group(1) if neg else c.name)
         if not want:
             return None
@@ -814,10 +814,13 @@ def _agrees(title: list[_Cand], listed: list[_Cand]) -> list[int] | None:
     return without
 
 
+_SHORT_FORM = re.compile(r"[A-Z][A-Za-z0-9/-]{1,7}")  # fullmatch: an abbreviation _long_form may expand
+
+
 @lru_cache(maxsize=256)
 def _long_form(abbr: str, text: str) -> str | None:
     """The words an abbreviation stands for when the text defines it: "zoledronic acid (ZA)"."""
-    if not re.fullmatch(r"[A-Z][A-Za-z0-9/-]{1,7}", abbr) or sum(ch.isupper() for ch in abbr) < 2:
+    if not _SHORT_FORM.fullmatch(abbr) or sum(ch.isupper() for ch in abbr) < 2:
         return None
     if f"({abbr})" not in text:
         return None  # the pattern below needs it literally; compiling one per abbreviation costs more
@@ -872,6 +875,9 @@ def _word_at(word: str, text: str) -> int:
     return -1
 
 
+_CAPS_WORD = re.compile(r"[A-Z][A-Za-z0-9/-]+")
+
+
 def _order(arms: list[Arm], title: str, text: str = "") -> list[Arm]:
     """Experimental first: title order when the title names the arms, controls last."""
     tl = title.lower()
@@ -882,7 +888,7 @@ def _order(arms: list[Arm], title: str, text: str = "") -> list[Arm]:
         others = set().union(*(t for k, t in toks.items() if k != id(a)))
         mine = (toks[id(a)] - others) or toks[id(a)]
         ps = [p for p in (_word_at(t, tl) for t in mine) if p >= 0]
-        for abbr in re.findall(r"[A-Z][A-Za-z0-9/-]+", a.name):  # the title spells out "ALND"
+        for abbr in _CAPS_WORD.findall(a.name):  # the title spells out "ALND"
             long = _long_form(abbr, text) if abbr.lower() in mine else None
             if long and long.lower() in tl:
                 ps.append(tl.index(long.lower()))
@@ -953,8 +959,9 @@ _TESTED_ROLE = re.compile(r"(?i)(?:intervention|interventional|experimental|acti
 _NOT_ONE_GROUP = re.compile(r"(?i)\b(?:versus|vs|or|than|compared|and\s+\w+\s+(?:group|arm)s)\b")
 
 
-def _add_aliases(arms: list[Arm], article: Article) -> None:
-    """Distinctive words of each name, and "the X group" phrases of the text that contain them."""
+def _add_aliases(arms: list[Arm], text: str) -> None:
+    """Distinctive words of each name, and "the X group" phrases of the text (title, a newline,
+    abstract) that contain them."""
     if not arms:
         return
     toks = [_tokens(a.name) for a in arms]
@@ -967,7 +974,6 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
                 continue  # "180" (a dose) would also name "180 patients"; "lung", "high" name no arm alone
             if t not in {x.lower() for x in a.aliases} and t != a.name.lower():
                 a.aliases.append(t)
-    text = article.title + "\n" + article.abstract
     controls = [a for a in arms if not a.experimental]
     experimentals = [a for a in arms if a.experimental]
     for m in _group_phrases(text):
@@ -1009,10 +1015,11 @@ _NOT_DESIGN = re.compile(r"(?i)result|finding|conclusion|interpretation")  # sec
 def frame(article: Article) -> Frame:
     """The design facts of one abstract, from its title, METHODS and registry list."""
     text = article.abstract
+    body = article.title + "\n" + text  # built once: several rules lower-case and search it
     sections = [(s.label, s.text) for s in article.sections]
-    arms = _arms(article)
+    arms = _arms(article, text, body)
     trial = Trial(
-        registration=registrations(article.title + "\n" + text, article.registry_ids),
+        registration=registrations(body, article.registry_ids),
         phase=phase(article.title, sections),
         n_randomized=n_randomized(text, "\n".join(
             s.text for s in article.sections if not _NOT_DESIGN.search(s.label or ""))),

@@ -56,13 +56,19 @@ def _line_sentences(text: str) -> tuple[tuple[int, str], ...]:
     """sentences_of for a text without a newline."""
     out, start = [], 0
     for m in _SENT_END.finditer(text):
-        if m.group() == ";" and text.count("(", start, m.start()) > text.count(")", start, m.start()):
+        end = m.end()
+        if text[end - 1] == ";" and text.count("(", start, end - 1) > text.count(")", start, end - 1):
             continue  # "(N=140; 13-19 years)"
-        out.append((start, text[start:m.end()]))
-        start = m.end()
+        out.append((start, text[start:end]))
+        start = end
     if start < len(text):
         out.append((start, text[start:]))
-    return tuple((s + len(t) - len(t.lstrip()), t.strip()) for s, t in out if t.strip())
+    sentences = []
+    for s, t in out:
+        stripped = t.strip()
+        if stripped:
+            sentences.append((s + len(t) - len(t.lstrip()), stripped))
+    return tuple(sentences)
 
 
 _NOT_OWN_PHASE = re.compile(r"(?i)conclusion|interpretation|discussion")  # section labels phase() skips
@@ -72,8 +78,8 @@ def phase(title: str, sections: list[tuple[str | None, str]]) -> str | None:
     """The trial's own phase: the title's first, else the first body mention not about another trial."""
     comp = rules()
     for label, text in [(None, title), *sections]:
-        if label and _NOT_OWN_PHASE.search(label):
-            continue
+        if label and _NOT_OWN_PHASE.search(label) or "phase" not in lowered(text):
+            continue  # no sentence of it names a phase
         for _, sent in sentences_of(text):
             if "phase" not in lowered(sent):
                 continue
