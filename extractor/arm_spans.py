@@ -7,16 +7,14 @@ import re
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from .design_rules import has_case_folds
+
 if TYPE_CHECKING:
     from .design import Frame
 
 __all__ = ["find_arm"]
 
 
-# Characters that (?i) matches to an ASCII letter although their lower() is not that letter
-# ("\u212a" Kelvin sign ~ "k", long s ~ "s", dotted/dotless I ~ "i"): a text holding one gets no
-# literal pre-check, so the pre-check below can never drop a term the pattern would match.
-_FOLDS = frozenset("\u0130\u0131\u017f\u212a")
 
 
 def _matcher(fr: Frame) -> list[tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[tuple[str, bool], ...] | None]]:
@@ -132,7 +130,7 @@ def find_arm(text: str, frame: Frame) -> list[tuple[int, int, str]]:
     if frame._terms is None:
         frame._terms = _matcher(frame)
     low = text.lower()
-    check = _FOLDS.isdisjoint(text)
+    check = not has_case_folds(text)  # else the literal pre-check could drop a term (?i) matches
     kept = [(alt, name, literal) for alt, name, folded, exact, literal in frame._terms
             if not check or all(w in low for w in folded) and all(w in text for w in exact)]
     if not kept:

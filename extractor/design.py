@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .arm_spans import find_arm
-from .design_rules import DesignRules, rules
-from .facts import RANDOMIZED, allocation_ratio, n_randomized, phase, registrations, sentences_of
+from .design_rules import Cue, DesignRules, finditer_at, lowered, rules
+from .facts import allocation_ratio, n_randomized, phase, registrations, says_randomized, sentences_of
 from .models import Article, Trial
 
 __all__ = ["Arm", "DesignRules", "Frame", "allocation_ratio", "find_arm", "frame", "n_randomized", "phase",
@@ -59,53 +59,108 @@ class _Cand:
     control: bool = False
 
 
+_PARENTHETICAL = re.compile(r"\s*\([^()]*\)?")
+
+
+_DOSING_DETAIL = re.compile(r"\s*:.*$")  # "A (n = 40): either 40000 IU ..."
+
+
+_LINK_WORDS = re.compile(r"(?i)\b(?:to|either|receive|or|and)\b")
+
+
+_TWO_LETTERS = re.compile(r"[A-Za-z]{2}")
+
+
+_SPACES = re.compile(r"\s+")
+
+
+_LEAD_WORD = re.compile(r"(?i)^(?:to|either|receive|with|the|an?|in|or|and|our|their|of)\s+")
+
+
+_TRAIL_WORD = re.compile(r"(?i)\s+(?:and|or|plus|with|in|of|the|a|at|to|on|group|arm)$")
+
+
+_NOT_ABBR = re.compile(r"(?i)arm|group|n|[A-Z]")  # fullmatch: a label word or one letter
+
+
+_CAPITALISED = re.compile(r"[A-Z][a-z]{2,}(?:-[A-Z]?[a-z]+)*")  # fullmatch: "Pemetrexed-Cisplatin"
+
+
 def _clean(part: str) -> _Cand:
     """A raw arm phrase -> short name, the aliases it defines ("(PemOx)", "(arm A)"), its dose."""
+    name, aliases, dose, control = _cleaned(part)
+    return _Cand(name, list(aliases), dose, control)
+
+
+@lru_cache(maxsize=1024)
+def _cleaned(part: str) -> tuple[str, tuple[str, ...], str | None, bool]:
+    """_clean's fields, cached: the same phrase comes back from several cues and sections."""
     comp = rules()
     aliases = [m.group(1) for m in _LABEL.finditer(part + ")")]
     abbrs = [m.group(1) for m in _ABBR.finditer(part) if not comp.abbr_not.match(m.group(1))]
     dose = _DOSE.search(part)
-    s = part
-    for pat, rep in comp.arm_synonyms:
-        s = pat.sub(rep, s)
-    raw = s  # everything but the dose stripped: kept when the dose is the arm ("2 x 8 Gy")
-    for pat in comp.arm_strip_first[1:]:
-        raw = pat.sub("", raw)
-    raw = comp.arm_tail.sub("", raw)
-    for pat in comp.arm_strip_first:
-        s = pat.sub("", s)
+    s = synonymized = _synonyms(part)
+    for strip in comp.arm_strip_first:
+        if strip.may_match(s):
+            s = strip.pattern.sub("", s)
     s = comp.arm_tail.sub("", s)
-    control = _is_control(re.sub(r"\s*\([^()]*\)?", "", s))
-    for pat in comp.arm_strip:
-        s = pat.sub(" ", s).strip()
-    s = re.sub(r"\s*:.*$", "", s)  # "A (n = 40): either 40000 IU ..." - the dosing detail
-    if not re.search(r"[A-Za-z]{2}", re.sub(r"(?i)\b(?:to|either|receive|or|and)\b", "", s)):
-        s = raw  # the dose is the arm ("2 x 8 Gy")
-    s = re.sub(r"\s*\([^()]*\)?", "", s)  # remaining parentheticals: abbreviations, kept as aliases
-    s = re.sub(r"\s+", " ", s).strip(" ,;:-")
+    control = _is_control(_PARENTHETICAL.sub("", s))
+    for strip in comp.arm_strip:
+        s = (strip.pattern.sub(" ", s) if strip.may_match(s) else s).strip()
+    s = _DOSING_DETAIL.sub("", s)
+    if not _TWO_LETTERS.search(_LINK_WORDS.sub("", s)):
+        s = _dose_kept(synonymized)  # the dose is the arm ("2 x 8 Gy")
+    s = _PARENTHETICAL.sub("", s)  # remaining parentheticals: abbreviations, kept as aliases
+    s = _SPACES.sub(" ", s).strip(" ,;:-")
     for _ in range(2):
-        s = re.sub(r"(?i)^(?:to|either|receive|with|the|an?|in|or|and|our|their|of)\s+", "", s)
-        s = re.sub(r"(?i)\s+(?:and|or|plus|with|in|of|the|a|at|to|on|group|arm)$", "", s).strip(" ,;:-")
+        before = s
+        s = _LEAD_WORD.sub("", s)
+        s = _TRAIL_WORD.sub("", s).strip(" ,;:-")
+        if s == before:
+            break  # a second round would change nothing either
     for a in abbrs:
-        if a.lower() not in {x.lower() for x in aliases} and not re.fullmatch(r"(?i)arm|group|n|[A-Z]", a):
+        if a.lower() not in {x.lower() for x in aliases} and not _NOT_ABBR.fullmatch(a):
             aliases.append(a)
-    s = " ".join(w.lower() if re.fullmatch(r"[A-Z][a-z]{2,}(?:-[A-Z]?[a-z]+)*", w) else w for w in s.split())
-    return _Cand(s, aliases, dose.group(0) if dose else None, control)
+    s = " ".join(w.lower() if _CAPITALISED.fullmatch(w) else w for w in s.split())
+    return s, tuple(aliases), dose.group(0) if dose else None, control
 
 
+def _dose_kept(s: str) -> str:
+    """An arm phrase with everything but its dose stripped ("2 x 8 Gy" when the dose is the arm)."""
+    comp = rules()
+    for strip in comp.arm_strip_first[1:]:
+        if strip.may_match(s):
+            s = strip.pattern.sub("", s)
+    return comp.arm_tail.sub("", s)
+
+
+def _synonyms(s: str) -> str:
+    """`s` with rules().arm_synonyms applied ("A combined with B" -> "A plus B")."""
+    for syn in rules().arm_synonyms:
+        if syn.may_match(s):
+            s = syn.pattern.sub(syn.replacement, s)
+    return s
+
+
+_NOT_A_NAME = re.compile(r"(?i)(?:this|these|that|which|patients?|participants?|subjects?|we|our|their|its|it|them|"
+                         r"one|two|three|four|five|p\b|ci\b|hr\b|median|months?|years?|weeks?|days?)\b")  # match
+
+
+_DOSE_NAME = re.compile(r"(?i)^\d+(?:[.,]\d+)?(?:\s*(?:x\s*\d+(?:[.,]\d+)?\s*)?(?:Gy|mg|g|ml|IU)\b|-[a-z]{2,})")
+
+
+@lru_cache(maxsize=1024)
 def _plausible(name: str) -> bool:
     words = name.split()
     if not words or len(words) > 6 or len(name) < 2:
         return False
-    if re.match(r"(?i)(?:this|these|that|which|patients?|participants?|subjects?|we|our|their|its|it|them|"
-                r"one|two|three|four|five|p\b|ci\b|hr\b|median|months?|years?|weeks?|days?)\b", name):
+    if _NOT_A_NAME.match(name):
         return False
-    if re.match(r"\d", name) and not re.search(
-            r"(?i)^\d+(?:[.,]\d+)?(?:\s*(?:x\s*\d+(?:[.,]\d+)?\s*)?(?:Gy|mg|g|ml|IU)\b|-[a-z]{2,})", name):
+    if name[0].isdecimal() and not _DOSE_NAME.search(name):  # re.match(r"\d", name)
         return False
     if rules().arm_not_names.search(name):
         return False
-    return bool(re.search(r"[A-Za-z]{2}", name))
+    return bool(_TWO_LETTERS.search(name))
 
 
 _BRACKETS = re.compile(r"[()\[\]]")
@@ -142,6 +197,12 @@ _TWO_GROUPS = re.compile(r"(?i)^(?P<a>(?:(?:an?|the)\s+[^,;]+?|.+?\b(?:group|arm
                          r"(?P<b>(?:an?|the)\s+[^,;]+?\b(?:group|arm)s?\b.*)$")
 
 
+_WITH_OR_WITHOUT = re.compile(r"(?i)^(?P<base>.+?)\s+with\s+or\s+without\s+(?P<x>[^,;]+)")
+
+
+_LIST_INTRO = re.compile(r"(?i)\b(?:regimens|groups|arms|treatments|strategies|conditions|interventions|options)\s*$")
+
+
 def _split_arms(span: str, short_forms: bool = False) -> list[_Cand]:
     comp = rules()
     two = _TWO_GROUPS.match(span)
@@ -151,7 +212,7 @@ def _split_arms(span: str, short_forms: bool = False) -> list[_Cand]:
     if labelled:
         return labelled
     text = _protect(span)
-    wow = re.match(r"(?i)^(?P<base>.+?)\s+with\s+or\s+without\s+(?P<x>[^,;]+)", text)
+    wow = _WITH_OR_WITHOUT.match(text)
     if wow:  # "six cycles of gemtabine and cisplatin with or without necitab"
         base, x = _clean(_unprotect(wow.group("base"))), _clean(_unprotect(wow.group("x")))
         if _plausible(base.name) and _plausible(x.name):
@@ -168,8 +229,7 @@ def _split_arms(span: str, short_forms: bool = False) -> list[_Cand]:
                 c.name = f"{c.name} plus {base}"
     else:
         colon = text.find(":")
-        if colon > 0 and comp.arm_sep.search(text[:colon]) and not re.search(
-                r"(?i)\b(?:regimens|groups|arms|treatments|strategies|conditions|interventions|options)\s*$", text[:colon]):
+        if colon > 0 and comp.arm_sep.search(text[:colon]) and not _LIST_INTRO.search(text[:colon]):
             text = text[:colon]  # "A (n = 40) versus B (n = 40): either 40000 IU or 20000 IU"
         end = comp.arm_list_end.search(text)
         if end and comp.arm_sep.search(text[:end.start()]):
@@ -229,6 +289,41 @@ _TITLE_SEP = re.compile(r"(?i)\s(?:versus|vs\.?|v\.?|(?:as\s+)?compared\s+(?:wit
                         r"with\s+or\s+without|with\s+vs\.?\s+without|or)\s")
 
 
+_WITH = re.compile(r"(?i)\swith\s")
+
+
+_PAIR_SEP = {sep: re.compile(r"(?i)\s+" + sep + r"\s+") for sep in ("and", "with", "to")}
+
+
+_PAIR_INTRO = re.compile(r"(?i)\b(?:of|with|between)\s+")
+
+
+_TITLE_PIECE_END = re.compile(r":\s|(?<!\bvs)(?<!\bv)\.\s")
+
+
+_TITLE_PAIR = re.compile(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|v\.?|(?:as\s+)?compared\s+(?:with|to)|"
+                         r"in\s+comparison\s+(?:with|to)|with\s+or\s+without|with\s+vs\.?\s+without|or)\s+(?P<b>[^:;]+)")
+
+
+_TITLE_COMPARES = re.compile(r"(?i)\s(?:versus|vs\.?|compared|comparison)\s")
+
+
+_TITLE_COMPARED_PAIR = re.compile(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|(?:as\s+)?compared\s+(?:with|to)|"
+                                  r"in\s+comparison\s+(?:with|to))\s+(?P<b>[^:;]+)")
+
+
+_ARM_INTRO = re.compile(r"(?i)\b(?:of|with|treated\s+with|receiving|comparing|between|after|following)\s+")
+
+
+_WITH_TAIL = re.compile(r"(?i)\s+with\s+.*$")
+
+
+_OR = re.compile(r"(?i)\s+or\s+")
+
+
+_FACTOR = re.compile(r"(?i)\bwith\s+or\s+without\s+(?P<x>[^:;]+)")
+
+
 def _title_arms(title: str) -> list[_Cand]:
     """'A versus B in ...', 'A or B for ...', 'X with or without Y': the arms a title names."""
     for kind, cue in rules().title_cues:
@@ -241,31 +336,27 @@ def _title_arms(title: str) -> list[_Cand]:
                 return [x, _Cand("placebo", [], None, True)]
         else:
             span = m.group("arms")
-            sep = "and" if " and " in span else "with" if re.search(r"(?i)\swith\s", span) else "to"
-            pair = re.split(r"(?i)\s+" + sep + r"\s+", span, maxsplit=1)
-            pair[0] = re.split(r"(?i)\b(?:of|with|between)\s+", pair[0])[-1]  # "effects of premedication with A"
+            sep = "and" if " and " in span else "with" if _WITH.search(span) else "to"
+            pair = _PAIR_SEP[sep].split(span, maxsplit=1)
+            pair[0] = _PAIR_INTRO.split(pair[0])[-1]  # "effects of premedication with A"
             arms = [c for c in map(_clean, pair) if _plausible(c.name)]
             if len(arms) == 2:
                 return arms
     comp = rules()
-    for piece in re.split(r":\s|(?<!\bvs)(?<!\bv)\.\s", title):
+    for piece in _TITLE_PIECE_END.split(title):
         piece = piece.strip()
         if not _TITLE_SEP.search(piece):
             continue  # cheap pre-check: the search below is quadratic in the title's length
-        m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|v\.?|(?:as\s+)?compared\s+(?:with|to)|"
-                      r"in\s+comparison\s+(?:with|to)|with\s+or\s+without|with\s+vs\.?\s+without|or)\s+(?P<b>[^:;]+)", piece)
-        if m and m.group("sep").lower() == "or" and re.search(r"(?i)\s(?:versus|vs\.?|compared|comparison)\s", piece):
-            m = re.search(r"(?i)(?P<a>[^:;]+?)\s+(?P<sep>versus|vs\.?|(?:as\s+)?compared\s+(?:with|to)|"
-                          r"in\s+comparison\s+(?:with|to))\s+(?P<b>[^:;]+)", piece)
+        m = _TITLE_PAIR.search(piece)
+        if m and m.group("sep").lower() == "or" and _TITLE_COMPARES.search(piece):
+            m = _TITLE_COMPARED_PAIR.search(piece)
         if not m or m.group("sep").lower() == "or" and comp.title_or_not_list.search(piece):
             continue  # "stage II or III", "on or after": the "or" joins no arms
-        a = comp.title_prefix.sub("", m.group("a"))
-        for pat, rep in comp.arm_synonyms:
-            a = pat.sub(rep, a)
-        tail = re.split(r"(?i)\b(?:of|with|treated\s+with|receiving|comparing|between|after|following)\s+", a)[-1]
-        a = tail if " or " not in tail else re.sub(r"(?i)\s+with\s+.*$", "", a)
+        a = _synonyms(comp.title_prefix.sub("", m.group("a")))
+        tail = _ARM_INTRO.split(a)[-1]
+        a = tail if " or " not in tail else _WITH_TAIL.sub("", a)
         if " or " in a and m.group("sep").lower() != "or":  # "A or B in comparison with C": three arms
-            arms = [c for c in map(_clean, re.split(r"(?i)\s+or\s+", a) + [comp.arm_tail.sub("", m.group("b"))])
+            arms = [c for c in map(_clean, _OR.split(a) + [comp.arm_tail.sub("", m.group("b"))])
                     if _plausible(c.name)]
             if len(arms) >= 3:
                 return arms
@@ -278,7 +369,7 @@ def _title_arms(title: str) -> list[_Cand]:
         if m.group("sep").lower() == "or":
             arms = [c for c in (_clean(a), _clean(b)) if _plausible(c.name)]
         else:
-            ca, cb = _clean(a), _clean(re.sub(r"(?i)\s+with\s+.*$", "", b))
+            ca, cb = _clean(a), _clean(_WITH_TAIL.sub("", b))
             words_b = cb.name.split()
             if comp.shared_head.match(ca.name) and len(words_b) >= 2 and comp.shared_head.match(words_b[0]):
                 # "Standard-dose versus high-dose radiotherapy": the head is shared; the text may
@@ -287,7 +378,7 @@ def _title_arms(title: str) -> list[_Cand]:
                 cb.aliases += [words_b[0], f"{words_b[0]} {words_b[1]}"]
                 ca.name = " ".join([ca.name, *words_b[1:]])
             arms = [c for c in (ca, cb) if _plausible(c.name)]
-            factor = re.search(r"(?i)\bwith\s+or\s+without\s+(?P<x>[^:;]+)", m.group("b"))
+            factor = _FACTOR.search(m.group("b"))
             if factor and len(arms) == 2:  # a factorial design: two more arms
                 x = _clean(factor.group("x"))
                 if _plausible(x.name):
@@ -306,21 +397,30 @@ def _label_arms(text: str) -> list[_Cand]:
     return [_Cand(f"{word} {x}", []) for x in labels] if 2 <= len(labels) <= 6 else []
 
 
+_TWO_NAMES = re.compile(r"(?i)\b(?:or|versus|vs)\b")
+
+
+_CAPS_ABBR = re.compile(r"\b([A-Z][A-Z0-9/-]{1,9})\b")
+
+
 @lru_cache(maxsize=64)
 def _group_mentions(text: str) -> tuple[tuple[str, str | None], ...]:
     """The "the X group" names of one text that may be arms, each with the last abbreviation of
     its parenthesis; cached, as _arms reads METHODS, then often every section, for them."""
     comp = rules()
     out = []
+    low = lowered(text)
+    if not any(map(low.__contains__, comp.group_keywords)):
+        return ()
     for m in comp.group_mention.finditer(text):
         name = m.group("name").strip()
-        if re.search(r"(?i)\b(?:or|versus|vs)\b", name):
+        if _TWO_NAMES.search(name):
             continue  # "the treatment or control group": two groups
         if comp.group_org.search(name):
             continue
-        if comp.group_generic.match(name) or not _plausible(name) and not re.match(r"\d", name):
+        if comp.group_generic.match(name) or not _plausible(name) and not name[:1].isdecimal():  # re.match(r"\d")
             continue
-        abbr = re.findall(r"\b([A-Z][A-Z0-9/-]{1,9})\b", m.group("inner") or "")
+        abbr = _CAPS_ABBR.findall(m.group("inner") or "")
         out.append((name, abbr[-1] if abbr else None))
     return tuple(out)
 
@@ -341,15 +441,27 @@ def _group_arms(sections: list[tuple[str | None, str]]) -> list[_Cand]:
     return cands if len(cands) >= 2 else []
 
 
+@lru_cache(maxsize=1024)
 def _is_control(name: str) -> bool:
     return bool(rules().control.search(name)) and not rules().experimental.search(name)
 
 
-def _tokens(name: str) -> set[str]:
-    return {w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in rules().filler and len(w) > 2}
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+@lru_cache(maxsize=1024)
+def _tokens(name: str) -> frozenset[str]:
+    filler = rules().filler
+    return frozenset(w for w in _WORD.findall(name.lower()) if w not in filler and len(w) > 2)
 
 
 _COMPARE_SEP = re.compile(r"(?i)\s+(?:versus|vs\.?|compared\s+with|compared\s+to)\s+")
+
+
+_WERE_COMPARED = re.compile(r"(?i)\s+(?:were|was)\s+(?=compared\s+(?:with|to)\s)")
+
+
+_POPULATION_TAIL = re.compile(r"(?i)\s+(?:in|among|for|who|when)\s+.*$")
 
 
 _COMPARE_WEAK = re.compile(r"(?i)\s+(?:with|to)\s+")
@@ -360,9 +472,8 @@ _COMPARE_OVER = re.compile(r"(?i)\s+over\s+")
 
 def _compare_arms(span: str) -> list[_Cand]:
     """'A with B in 500 patients' / 'A versus B or C': split at the comparison word."""
-    for pat, rep in rules().arm_synonyms:
-        span = pat.sub(rep, span)  # "A combined with B versus B alone": the "with" is not the comparison
-    span = re.sub(r"(?i)\s+(?:were|was)\s+(?=compared\s+(?:with|to)\s)", " ", span)  # "A were compared with B"
+    span = _synonyms(span)  # "A combined with B versus B alone": the "with" is not the comparison
+    span = _WERE_COMPARED.sub(" ", span)  # "A were compared with B"
     parts = _COMPARE_SEP.split(span, maxsplit=1)
     if len(parts) != 2:
         over = _COMPARE_OVER.split(span, maxsplit=1)  # "favoring A over B"
@@ -376,28 +487,28 @@ def _compare_arms(span: str) -> list[_Cand]:
 
 
 def _compare_sides(a: str, b: str) -> list[_Cand]:
-    b = re.sub(r"(?i)\s+(?:in|among|for|who|when)\s+.*$", "", b)
+    b = _POPULATION_TAIL.sub("", b)
     b = _protect(b).split(",")[0]  # "with those of study S9, with identical criteria, staging, ...": one arm
     side_a = _split_arms(a) if "," not in _protect(a) else [_clean(a)]
     return [c for c in side_a if _plausible(c.name)] + _split_arms(_unprotect(b))
 
 
-def _cue_arms(sections: list[tuple[str | None, str]],
-              cues: list[tuple[re.Pattern[str], re.Pattern[str]]], compare: bool = False) -> list[list[_Cand]]:
+def _cue_arms(sections: list[tuple[str | None, str]], cues: list[Cue], compare: bool = False) -> list[list[_Cand]]:
     """Every arm list the cue sentences of `sections` announce, in text order."""
     out = []
     for _, text in sections:
-        low_text = text.lower()  # a cue whose keywords the section lacks can skip all its sentences
-        active = [(keywords, cue) for keywords, cue in cues if any(k in low_text for k in keywords)]
+        low_text = lowered(text)  # a cue whose keywords the section lacks can skip all its sentences
+        active = [cue for cue in cues if any(map(low_text.__contains__, cue.keywords))]
         if not active:
             continue
         for _, sent in sentences_of(text):
             sent = _protect(sent)
-            low = sent.lower()
-            for keywords, cue in active:
-                if not any(k in low for k in keywords):
+            low = lowered(sent)
+            for cue in active:
+                if not any(map(low.__contains__, cue.keywords)):
                     continue
-                for m in cue.finditer(sent):
+                found = finditer_at(cue.pattern, sent, low, cue.starts) if cue.starts else cue.pattern.finditer(sent)
+                for m in found:
                     span = _unprotect(m.group("arms"))
                     cand = _compare_arms(span) if compare else _split_arms(span)
                     more = None if compare else rules().semicolon_list.match(sent, m.end("arms"))
@@ -409,34 +520,63 @@ def _cue_arms(sections: list[tuple[str | None, str]],
     return out
 
 
-def _support(cands: list[_Cand], text: str, results: str = "") -> float:
-    """How well a candidate arm list fits the abstract: names used in the text, short names."""
+_UNITS = re.compile(r"(?i)\b(?:mg|g|ml|gy|cgy|iu|x|kg|mcg|\u00b5g|\u03bcg|mmol|%)(?=\W|$)")
+
+
+_LETTER = re.compile(r"[A-Za-z]")
+
+
+_SPACES_HYPHENS = re.compile(r"[\s-]+")
+
+
+def _support(cands: list[_Cand], text: str, results: str = "", low: str | None = None) -> float:
+    """How well a candidate arm list fits the abstract: names used in the text, short names
+    (`low`: text.lower(), when the caller has it)."""
     if len(cands) < 2:
         return -1.0
-    low = text.lower()
-    units = r"(?i)\b(?:mg|g|ml|gy|cgy|iu|x|kg|mcg|\u00b5g|\u03bcg|mmol|%)(?=\W|$)"
-    dose_only = [not re.search(r"[A-Za-z]", re.sub(units, "", c.name)) for c in cands]
+    low = lowered(text) if low is None else low
+    dose_only = [not _LETTER.search(_UNITS.sub("", c.name)) for c in cands]
     score = -0.5 * len(cands) if any(dose_only) and not all(dose_only) else 0.0
     for c in cands:
         toks = _tokens(c.name) or {c.name.lower()}
         used = sum(1 for t in toks if low.count(t) >= 2) / len(toks)
         if any(text.count(a) >= 2 for a in c.aliases if len(a) >= 2):
             used = max(used, 1.0) + 0.2  # "arm A", "(PemOx)": defined names the text then uses
-        if len(c.name.split()) >= 2 and re.sub(r"[\s-]+", " ", c.name.lower()) in results:
+        if len(c.name.split()) >= 2 and _SPACES_HYPHENS.sub(" ", c.name.lower()) in results:
             used += 0.3  # RESULTS use this very phrase: the name the abstract gives the group
         score += used - 0.25 * max(0, len(c.name.split()) - 3)
     return score / len(cands)
 
 
-def _arms(article: Article) -> list[Arm]:
+_METHOD_LABEL = re.compile(r"(?i)method|design|patient|participant|intervention|setting|procedure|material|^unlabell?ed$")
+
+
+_FRAMING_NOT = re.compile(r"(?i)result|finding|conclusion|interpretation|discussion")  # labels that frame no arms
+
+
+_RESULTS_LABEL = re.compile(r"(?i)result|finding")
+
+
+_ALONE = re.compile(r"(?i)\s+(?:alone|only)$")
+
+
+_ALONE_END = re.compile(r"(?i)\s(?:alone|only)$")
+
+
+_ROLE_ALIAS = re.compile(r"(?i)(?:arm|group|cohort)\s")  # match: "arm A", "group 2"
+
+
+_ROLE_TAIL = re.compile(r"(?i)\s(?:arm|group|cohort)$")  # "control arm": a role
+
+
+def _arms(article: Article, abstract: str, body: str) -> list[Arm]:
+    """The trial's arms; `abstract` is article.abstract, `body` the title, a newline and the abstract."""
     comp = rules()
     title = article.title or ""
     secs = [(s.label, s.text) for s in article.sections]
-    is_method = lambda lab: lab is None or re.search(  # noqa: E731  ("UNLABELLED": the whole abstract)
-        r"(?i)method|design|patient|participant|intervention|setting|procedure|material|^unlabell?ed$", lab or "")
-    methods = [x for x in secs if is_method(x[0])]
-    rest = [x for x in secs if not is_method(x[0])]
-    body = title + "\n" + article.abstract
+    method = [lab is None or bool(_METHOD_LABEL.search(lab)) for lab, _ in secs]  # ("UNLABELLED": the whole abstract)
+    methods = [x for x, is_method in zip(secs, method) if is_method]
+    rest = [x for x, is_method in zip(secs, method) if not is_method]
     # (list, prior): a randomization sentence of METHODS is the best source, then the title
     options: list[tuple[list[_Cand], float]] = []
     from_methods = _cue_arms(methods, comp.arm_cues)
@@ -447,29 +587,30 @@ def _arms(article: Article) -> list[Arm]:
     # their doses and short forms) names the arms better than the title's fragments
     options = [(o, prior + 0.3 if _agrees(from_title, o) is not None else prior) for o, prior in options]
     options += [(from_title, 0.9 if len(from_title) >= 4 and re.search(r"(?i)factorial", body) else 0.3)]
-    framing = [x for x in secs if not re.search(r"(?i)result|finding|conclusion|interpretation|discussion", x[0] or "")]
+    framing = [x for x in secs if not _FRAMING_NOT.search(x[0] or "")]
     framed = _cue_arms(framing, comp.compare_cues, compare=True)
     randomized = from_methods  # read only, before any candidate is changed
     options += [(o, (0.7 if _add_on(o, randomized) else 0.1) - 0.02 * i) for i, o in enumerate(framed)]
     reporting = [x for x in secs if x not in framing]  # RESULTS compare outcomes as often as arms: a last resort
     options += [(o, -0.4 - 0.02 * i) for i, o in enumerate(_cue_arms(reporting, comp.compare_cues, compare=True))]
     options += [(_group_arms(methods) or _group_arms(secs), 0.0)]
-    options += [(_historical_arms(article), 0.3)]
+    options += [(_historical_arms(body), 0.3)]
     options += [(o, 0.3) for o in _described_groups(methods)]
     options += [(o, 0.4) for o in _listed_interventions(secs)]
-    results = re.sub(r"[\s-]+", " ", " ".join(t for lab, t in secs if re.search(r"(?i)result|finding", lab or "")).lower())
-    scored = [(_support(o, body, results) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
-    found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body) or _single_arm(article)
+    results = _SPACES_HYPHENS.sub(" ", " ".join(t for lab, t in secs if _RESULTS_LABEL.search(lab or "")).lower())
+    body_low = lowered(body)
+    scored = [(_support(o, body, results, body_low) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
+    found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body) or _single_arm(title, abstract, body)
     for i in _agrees(from_title, found) or []:
         found[i].control = True  # the arm without the title's "with or without X" is the reference
-    bare = lambda n: re.sub(r"(?i)\s+(?:alone|only)$", "", re.sub(r"[\s-]+", " ", n.lower()))  # noqa: E731
+    bare = lambda n: _ALONE.sub("", _SPACES_HYPHENS.sub(" ", n.lower()))  # noqa: E731
     controls = [bare(c.name) for o, _ in options for c in o if c.control]
     for c in found:  # "our standard 10 x 3 Gy" in PURPOSE marks the control of the METHODS list
         low = bare(c.name)
         c.control = c.control or any(k == low or k.endswith(" " + low) for k in controls)
     # same drug at several doses: keep the doses in the names when RESULTS report them apart
     names = [c.name.lower() for c in found]
-    results = " ".join(t for lab, t in rest) or article.abstract
+    results = " ".join(t for lab, t in rest) or abstract
     for c in found:
         if names.count(c.name.lower()) > 1 and c.dose and c.dose not in c.name:
             num = re.match(r"[\d.,]+", c.dose)
@@ -493,9 +634,8 @@ def _arms(article: Article) -> list[Arm]:
             c.name = long
     arms = []
     for c in seen.values():
-        label = next((a for a in c.aliases if re.match(r"(?i)(?:arm|group|cohort)\s", a)), None)
-        abbr = next((a for a in c.aliases if not re.match(r"(?i)(?:arm|group|cohort)\s", a)
-                     and not re.search(r"(?i)\s(?:arm|group|cohort)$", a)), None)  # "control arm": a role
+        label = next((a for a in c.aliases if _ROLE_ALIAS.match(a)), None)
+        abbr = next((a for a in c.aliases if not _ROLE_ALIAS.match(a) and not _ROLE_TAIL.search(a)), None)
         name = f"{c.name} ({abbr})" if abbr and abbr.lower() not in c.name.lower() else c.name
         if label:
             name = f"{label} ({name})"
@@ -505,40 +645,50 @@ def _arms(article: Article) -> list[Arm]:
         for a in arms:  # "an observation group and a control group": the one not a plain control is tested
             a.experimental = not rules().strict_control.match(a.name)
     _name_roles(arms, body)
-    arms = _order(arms, title, article.abstract)
-    _add_aliases(arms, article)
+    arms = _order(arms, title, abstract)
+    _add_aliases(arms, body)
     return arms
+
+
+@lru_cache(maxsize=32)
+def _role_pattern(role: str) -> re.Pattern[str]:
+    return re.compile(rules().role_regimen.replace("ROLE", re.escape(role)))
 
 
 def _role_regimen(role: str, text: str) -> str | None:
     """The regimen the text gives a role ('an experimental ... regimen of A plus B'), if one."""
-    m = re.search(rules().role_regimen.replace("ROLE", re.escape(role)), text)
-    return re.sub(r"\s+", " ", m.group("x")) if m else None
+    m = _role_pattern(role).search(text)
+    return _SPACES.sub(" ", m.group("x")) if m else None
+
+
+_ROLE_NAME = re.compile(r"(?i)(?P<role>experimental|investigational|standard|conventional|control)"
+                        r"(?:\s+(?:treatment|regimen|therapy|arm|group))?")  # fullmatch
 
 
 def _name_roles(found: list[Arm], body: str) -> None:
     """'experimental treatment' vs 'standard treatment': name each by the regimen the text gives it."""
     for c in found:
-        m = re.fullmatch(r"(?i)(?P<role>experimental|investigational|standard|conventional|control)"
-                         r"(?:\s+(?:treatment|regimen|therapy|arm|group))?", c.name)
+        m = _ROLE_NAME.fullmatch(c.name)
         x = _role_regimen(m.group("role"), body) if m else None
         if m and x:
             c.aliases.append(c.name)
             c.name = f"{m.group('role').lower()} ({x})"
 
 
+_CAPITALISED_WORD = re.compile(r"[A-Z][a-z]+")  # fullmatch
+
+
 def _name_add_on(found: list[_Cand], body: str) -> None:
     """'X alone' beside a bare 'X' (a cut 'X with Y'): the bare arm is X plus what the text adds."""
-    alone = {re.sub(r"(?i)\s+(?:alone|only)$", "", c.name).lower() for c in found
-             if re.search(r"(?i)\s(?:alone|only)$", c.name)}
+    alone = {_ALONE.sub("", c.name).lower() for c in found if _ALONE_END.search(c.name)}
     for c in found:
         if c.name.lower() not in alone:
             continue
         for m in re.finditer(r"(?i)(?<!\w)" + re.escape(c.name) + r"(?!\w)", body):
             tail = rules().add_on_tail.match(body, m.end())
             if tail:
-                extra = re.sub(r"\s+", " ", tail.group("extra")).strip()
-                extra = " ".join(w.lower() if re.fullmatch(r"[A-Z][a-z]+", w) else w for w in extra.split())
+                extra = _SPACES.sub(" ", tail.group("extra")).strip()
+                extra = " ".join(w.lower() if _CAPITALISED_WORD.fullmatch(w) else w for w in extra.split())
                 c.name = f"{c.name} plus {extra}"
                 break
 
@@ -581,8 +731,11 @@ def _described_groups(sections: list[tuple[str | None, str]]) -> list[list[_Cand
     comp = rules()
     out = []
     for _, text in sections:
+        if not any(map(lowered(text).__contains__, comp.described_keywords)):
+            continue  # no sentence of it opens the list
         for _, sent in sentences_of(text):
-            gate = comp.described_gate.search(sent)
+            low = lowered(sent)
+            gate = comp.described_gate.search(sent) if any(map(low.__contains__, comp.described_keywords)) else None
             if not gate:
                 continue
             cands, start = [], gate.end()
@@ -597,32 +750,32 @@ def _described_groups(sections: list[tuple[str | None, str]]) -> list[list[_Cand
     return out
 
 
-def _historical_arms(article: Article) -> list[_Cand]:
+def _historical_arms(text: str) -> list[_Cand]:
     """'this phase II trial (S9504) ... compared with those of the predecessor study (S9019)':
     a one-arm trial read against an earlier trial; the trial's own name is the first arm."""
     comp = rules()
-    text = article.title + "\n" + article.abstract
     if "(" not in text:
         return []
-    own = comp.historical_own.search(text)
+    own = comp.historical_own.search(text) if comp.historical_require.search(text) else None
     earlier = comp.historical_other.search(text) if own else None
     if not own or not earlier or own.group("id") == earlier.group("id"):
         return []
     return [_Cand(own.group("id"), []), _Cand(earlier.group("id"), [], None, True)]
 
 
-def _single_arm(article: Article) -> list[_Cand]:
-    """A single-arm study: the one treatment every patient received, when the text says so
-    ("a phase 2, single-arm trial", or no randomization at all) and names it again."""
+def _single_arm(title: str, abstract: str, text: str) -> list[_Cand]:
+    """A single-arm study: the one treatment every patient received, when the text (title, a
+    newline, abstract) says so ("a phase 2, single-arm trial", or no randomization) and names it again."""
     comp = rules()
-    text = article.title + "\n" + article.abstract
-    if not comp.single_arm_gate.search(text) and any(
-            RANDOMIZED.search(t) and not comp.phase_skip.search(t) for _, t in sentences_of(text)):
+    if says_randomized(sentences_of(text)) and not comp.single_arm_gate.search(text):
         return []  # randomized, unless only a future or earlier trial is ("a randomized trial is warranted")
-    low = text.lower()
+    low = lowered(text)
+    title_low = lowered(title)
     best: tuple[float, int, _Cand] | None = None
-    for i, (src, cue) in enumerate(comp.single_arm_cues):
-        for m in cue.finditer(article.title if src == "title" else article.abstract):
+    sources = {"title": (title, title_low), "abstract": (abstract, lowered(abstract))}
+    for i, (src, cue, starts) in enumerate(comp.single_arm_cues):
+        where, where_low = sources[src]
+        for m in finditer_at(cue, where, where_low, starts) if starts else cue.finditer(where):
             c = _clean(m.group("arm"))
             toks = _tokens(c.name)
             if not toks or not _plausible(c.name) or c.control or comp.single_arm_not.search(c.name):
@@ -630,10 +783,13 @@ def _single_arm(article: Article) -> list[_Cand]:
             uses = min(low.count(t) for t in toks)
             if uses < 2:
                 continue  # a treatment named once is not what the abstract reports on
-            key = (uses + (1 if all(t in article.title.lower() for t in toks) else 0), -i, c)
+            key = (uses + (1 if all(t in title_low for t in toks) else 0), -i, c)
             if best is None or key[:2] > best[:2]:
                 best = key
     return [best[2]] if best else []
+
+
+_NO_X = re.compile(r"(?i)no\s+(.+)$")  # match: "no X"
 
 
 def _agrees(title: list[_Cand], listed: list[_Cand]) -> list[int] | None:
@@ -645,7 +801,7 @@ def _agrees(title: list[_Cand], listed: list[_Cand]) -> list[int] | None:
     used: set[int] = set()
     without = []
     for c in title:
-        neg = re.match(r"(?i)no\s+(.+)$", c.name)
+        neg = _NO_X.match(c.name)
         want = _tokens(neg.group(1) if neg else c.name)
         if not want:
             return None
@@ -658,10 +814,13 @@ def _agrees(title: list[_Cand], listed: list[_Cand]) -> list[int] | None:
     return without
 
 
+_SHORT_FORM = re.compile(r"[A-Z][A-Za-z0-9/-]{1,7}")  # fullmatch: an abbreviation _long_form may expand
+
+
 @lru_cache(maxsize=256)
 def _long_form(abbr: str, text: str) -> str | None:
     """The words an abbreviation stands for when the text defines it: "zoledronic acid (ZA)"."""
-    if not re.fullmatch(r"[A-Z][A-Za-z0-9/-]{1,7}", abbr) or sum(ch.isupper() for ch in abbr) < 2:
+    if not _SHORT_FORM.fullmatch(abbr) or sum(ch.isupper() for ch in abbr) < 2:
         return None
     if f"({abbr})" not in text:
         return None  # the pattern below needs it literally; compiling one per abbreviation costs more
@@ -716,6 +875,9 @@ def _word_at(word: str, text: str) -> int:
     return -1
 
 
+_CAPS_WORD = re.compile(r"[A-Z][A-Za-z0-9/-]+")
+
+
 def _order(arms: list[Arm], title: str, text: str = "") -> list[Arm]:
     """Experimental first: title order when the title names the arms, controls last."""
     tl = title.lower()
@@ -726,7 +888,7 @@ def _order(arms: list[Arm], title: str, text: str = "") -> list[Arm]:
         others = set().union(*(t for k, t in toks.items() if k != id(a)))
         mine = (toks[id(a)] - others) or toks[id(a)]
         ps = [p for p in (_word_at(t, tl) for t in mine) if p >= 0]
-        for abbr in re.findall(r"[A-Z][A-Za-z0-9/-]+", a.name):  # the title spells out "ALND"
+        for abbr in _CAPS_WORD.findall(a.name):  # the title spells out "ALND"
             long = _long_form(abbr, text) if abbr.lower() in mine else None
             if long and long.lower() in tl:
                 ps.append(tl.index(long.lower()))
@@ -742,6 +904,9 @@ _GROUP_PHRASE = re.compile(r"(?i)\b((?:[\w/+-]+\s+){0,2}?[\w/+-]+)[\s-]+(?:group
 
 
 _GROUP_WORD = re.compile(r"(?i)group|arm")
+
+
+_GROUP_WORD_LOW = re.compile("group|arm")  # the same in a lower-cased text (no letter of them folds under (?i))
 
 
 _PHRASE_RUN = re.compile(r"[\w/+\s-]*")
@@ -761,7 +926,9 @@ def _group_phrases(text: str) -> list[re.Match[str]]:
     match ends within that run of characters: the same matches, in the same order."""
     out: list[re.Match[str]] = []
     pos = 0
-    while word := _GROUP_WORD.search(text, pos):
+    low = lowered(text)
+    words, where = (_GROUP_WORD_LOW, low) if len(low) == len(text) else (_GROUP_WORD, text)  # offsets kept?
+    while word := words.search(where, pos):
         i = word.start()
         while i > pos and (text[i - 1].isspace() or text[i - 1] == "-"):
             i -= 1
@@ -780,8 +947,21 @@ def _group_phrases(text: str) -> list[re.Match[str]]:
     return out
 
 
-def _add_aliases(arms: list[Arm], article: Article) -> None:
-    """Distinctive words of each name, and "the X group" phrases of the text that contain them."""
+_LEADING_FILLER = re.compile(r"(?i)^(?:(?:the|in|of|to|with|for|and|a|or|than|vs|versus)\s+)+")
+
+
+_CONTROL_ROLE = re.compile(r"(?i)(?:control|placebo|usual[- ]care|comparator|reference)")  # fullmatch
+
+
+_TESTED_ROLE = re.compile(r"(?i)(?:intervention|interventional|experimental|active)")  # fullmatch
+
+
+_NOT_ONE_GROUP = re.compile(r"(?i)\b(?:versus|vs|or|than|compared|and\s+\w+\s+(?:group|arm)s)\b")
+
+
+def _add_aliases(arms: list[Arm], text: str) -> None:
+    """Distinctive words of each name, and "the X group" phrases of the text (title, a newline,
+    abstract) that contain them."""
     if not arms:
         return
     toks = [_tokens(a.name) for a in arms]
@@ -794,52 +974,55 @@ def _add_aliases(arms: list[Arm], article: Article) -> None:
                 continue  # "180" (a dose) would also name "180 patients"; "lung", "high" name no arm alone
             if t not in {x.lower() for x in a.aliases} and t != a.name.lower():
                 a.aliases.append(t)
-    text = article.title + "\n" + article.abstract
     controls = [a for a in arms if not a.experimental]
     experimentals = [a for a in arms if a.experimental]
     for m in _group_phrases(text):
-        phrase = re.sub(r"(?i)^(?:(?:the|in|of|to|with|for|and|a|or|than|vs|versus)\s+)+", "", m.group(1))
+        phrase = _LEADING_FILLER.sub("", m.group(1))
         low = phrase.lower()
-        if re.fullmatch(r"(?i)(?:control|placebo|usual[- ]care|comparator|reference)", phrase) and len(controls) == 1:
+        if _CONTROL_ROLE.fullmatch(phrase) and len(controls) == 1:
             target = controls[0]
-        elif re.fullmatch(r"(?i)(?:intervention|interventional|experimental|active)", phrase) and len(experimentals) == 1 and controls:
+        elif _TESTED_ROLE.fullmatch(phrase) and len(experimentals) == 1 and controls:
             target = experimentals[0]
         else:
             hits = [a for a, d in zip(arms, distinct) if any(_word_at(x, low) >= 0 for x in d)]
             if len(hits) != 1:
                 continue
             target = hits[0]
-        alias = re.sub(r"(?i)^(?:(?:the|in|of|to|with|for|and|a|or|than|vs|versus)\s+)+", "", m.group(0)).strip()
+        alias = _LEADING_FILLER.sub("", m.group(0)).strip()
         keys = distinct[arms.index(target)] | {"control", "placebo", "usual", "comparator", "reference",
                                                 "intervention", "interventional", "experimental", "active"}
         words = alias.split()
         first = next((i for i, w in enumerate(words) if any(k in w.lower() for k in keys)), 0)
         alias = " ".join(words[first:])  # "whilst the control group" -> "control group"
-        if re.search(r"(?i)\b(?:versus|vs|or|than|compared|and\s+\w+\s+(?:group|arm)s)\b", alias):
+        if _NOT_ONE_GROUP.search(alias):
             continue  # "bandage versus arm", "treatment and placebo groups": not one group
         if alias.lower() != target.name.lower() and alias not in target.aliases and len(alias) <= 60:
             target.aliases.append(alias)
 
 
 def _populations(text: str) -> list[str]:
-    low = text.lower()
+    low = lowered(text)
     for keywords, pat in rules().populations:
-        m = pat.search(text) if any(k in low for k in keywords) else None
+        m = pat.search(text) if any(map(low.__contains__, keywords)) else None
         if m:
             return [g.strip() for g in m.groups() if g]
     return []
 
 
+_NOT_DESIGN = re.compile(r"(?i)result|finding|conclusion|interpretation")  # sections n_randomized's weakest cues skip
+
+
 def frame(article: Article) -> Frame:
     """The design facts of one abstract, from its title, METHODS and registry list."""
     text = article.abstract
+    body = article.title + "\n" + text  # built once: several rules lower-case and search it
     sections = [(s.label, s.text) for s in article.sections]
-    arms = _arms(article)
+    arms = _arms(article, text, body)
     trial = Trial(
-        registration=registrations(article.title + "\n" + text, article.registry_ids),
+        registration=registrations(body, article.registry_ids),
         phase=phase(article.title, sections),
         n_randomized=n_randomized(text, "\n".join(
-            s.text for s in article.sections if not re.search(r"(?i)result|finding|conclusion|interpretation", s.label or ""))),
+            s.text for s in article.sections if not _NOT_DESIGN.search(s.label or ""))),
         arms=[a.name for a in arms],
         allocation_ratio=allocation_ratio(text),
     )

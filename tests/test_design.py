@@ -69,6 +69,83 @@ def test_n_randomized_examples(text: str, want: int) -> None:
     assert design.n_randomized(text) == want
 
 
+def _example_texts(node: object) -> list[str]:
+    """Every example text of the rule file (the first string of each example)."""
+    if isinstance(node, dict):
+        out = [ex[0] for ex in node.get("examples", []) if isinstance(ex, list) and ex and isinstance(ex[0], str)]
+        return out + [t for k, v in node.items() if k != "examples" for t in _example_texts(v)]
+    if isinstance(node, list):
+        return [t for v in node for t in _example_texts(v)]
+    return []
+
+
+# every example of the rule file, and our own sentences where a start word is capitalised,
+# repeated, inside a word, or next to a character (?i) folds onto a letter
+_GATE_TEXTS = _example_texts(json.loads((Path(design.__file__).parent / "rules" / "design.json").read_text("utf-8"))) + [
+    "Of 410 adults enrolled, among 398 recruited adults, 12 withdrew.",
+    "AMONG 300 PATIENTS ENROLLED IN THIS TRIAL, INCLUDING 40 CHILDREN, MOST RECOVERED.",
+    "In total 90 subjects were included in a within-subject design in 88 patients.",
+    "The participants were 64 women; the sample was 80 infants; patients were 72 men.",
+    "Within the study of 500 persons, in a randomized study in 90 people.",
+    "In an analysis of 300 patients, we allocated 150 women to two diets; the team included 80 men.",
+    "Thesis: they were then randomised to rest or to exercise, and this was randomized to receive A or B.",
+    "Being randomly allocated, adults taking drug A or placebo, those given B, compared with C.",
+    "Adults assigned by randomization to drug A or drug B.", "Adults allocated randomly to A or B.",
+    "Each child was randomized to A or B.", "Mice are randomized to C or D.", "Eggs to be randomized to E or F.",
+    "Adults given X or placebo daily.", "Adults treated with X or placebo.", "Adults consumed X or sham.",
+    "Adults used Y or vehicle.", "All children were given drug A. A trial of drug B in adults; we gave drug C.", "The role of X versus Y in adults.", "The value of X compared with Y in adults.",
+    "We randomly assigned 120 patients \u017fo; of 300 patients enrolled \u0131n 20 centres to receive X or Y.",
+]
+
+
+def _starts_rules() -> list[tuple[str, re.Pattern[str], tuple[str, ...]]]:
+    comp = design.rules()
+    return ([(f"n_randomized[{i}]", c.pattern, c.starts) for i, c in enumerate(comp.counts) if c.starts]
+            + [(f"cue {c.pattern.pattern[:30]}", c.pattern, c.starts) for c in comp.arm_cues + comp.compare_cues if c.starts]
+            + [(f"single-arm cue {cue.pattern[:30]}", cue, starts) for _, cue, starts in comp.single_arm_cues if starts])
+
+
+@pytest.mark.parametrize("name,pattern,starts", _starts_rules(), ids=lambda x: x if isinstance(x, str) else "")
+def test_rule_starts_are_where_its_matches_begin(name: str, pattern: re.Pattern[str], starts: tuple[str, ...]) -> None:
+    """finditer_at (the pattern tried only at the rule's start words) finds what finditer does."""
+    from extractor.design_rules import finditer_at
+    for text in _GATE_TEXTS:
+        got = [m.span() for m in finditer_at(pattern, text, text.lower(), starts)]
+        assert got == [m.span() for m in pattern.finditer(text)], text
+
+
+@pytest.mark.parametrize("text", _GATE_TEXTS + [
+    "one hundred and twenty 1,000 2 000 3.5 12% <5 \u2265 6 \u017fix, 1:2, 10-20, x12, 5 %, twenty-one, TWO HUNDRED",
+    "Forty-two\u00a0000 adults and 7 of 250, eighteen or nineteen; seventy\u2011five, \u0661\u0662 patients",
+])
+def test_number_starts_are_the_number_pattern_matches(text: str) -> None:
+    from extractor.facts import number_starts
+    assert number_starts(text, text.lower()) == [m.start() for m in design.rules().number.finditer(text)]
+
+
+def test_rule_gates_never_hide_a_match() -> None:
+    """A rule's keywords / require pattern hold wherever its pattern matches (they only skip texts)."""
+    comp = design.rules()
+    gated = [(comp.group_mention, comp.group_keywords, None), (comp.described_gate, comp.described_keywords, None),
+             (comp.historical_own, (), comp.historical_require)]
+    gated += [(c.pattern, c.keywords, c.require) for c in comp.counts]
+    gated += [(c.pattern, c.keywords, None) for c in comp.arm_cues + comp.compare_cues]
+    gated += [(g.pattern, g.keywords, None) for g in comp.arm_strip_first + comp.arm_strip + comp.arm_synonyms if g.keywords]
+    phrases = [raw for raw, _ in R.arm_clean_examples] + [t for t, _ in R.arm_separator_examples + R.title_examples] + [
+        "two 5-mg tablets of drugol on days 1, 8 and 15 every 3 weeks", "DRUGOL 5 MG/KG IV Q3W PLUS TAXOL (AUC 6)",
+        "up to six cycles of the combination of A and B [ref] at a dose of 2 mg", "3 Capsules of drugol orally, twice-daily",
+        "the intervention therapy condition", "a target area under the curve of 5 mg/mL x min", "Drug A added to B",
+        "combining drugol with taxol", "matching placebo", "One sachet of powder", "those treated with drug"]
+    matched = 0
+    for pattern, keywords, require in gated:
+        for text in _GATE_TEXTS + phrases:
+            for m in pattern.finditer(text):
+                matched += 1
+                assert not keywords or any(k in text.lower() for k in keywords), (pattern.pattern, text)
+                assert not require or require.search(m.group()), (pattern.pattern, text)
+    assert matched > 50
+
+
 @pytest.mark.parametrize("text,want", R.allocation.examples)
 def test_allocation_examples(text: str, want: str) -> None:
     assert design.allocation_ratio(text) == want
