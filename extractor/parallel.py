@@ -32,9 +32,10 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
 from . import store
 from .errors import ExtractorError, ParseError
