@@ -210,17 +210,18 @@ def _iterparse(stream: IO[bytes], label: str,
 
 
 _SNIFF_CHUNK = 4096
+_SNIFF_LIMIT = 1 << 20
 
 
 def _sniff_root(stream: IO[bytes]) -> tuple[etree._Element | None, IO[bytes]]:
-    """The root element (None if the input ends or breaks before its start tag) and a
-    stream that reads the input from its beginning again. iterparse reports only
-    _EVENT_TAGS, so a root of another name is found here."""
+    """The root element (None if the input ends or breaks before its start tag, or if
+    that comes after the first MiB) and a stream that reads the input from its beginning
+    again. iterparse reports only _EVENT_TAGS, so a root of another name is found here."""
     parser = etree.XMLPullParser(events=("start",), resolve_entities=False, no_network=True, load_dtd=False,
                                  huge_tree=False)
     seen: list[bytes] = []
     root = None
-    while root is None:
+    while root is None and len(seen) * _SNIFF_CHUNK < _SNIFF_LIMIT:
         chunk = stream.read(_SNIFF_CHUNK)
         if not chunk:
             break
