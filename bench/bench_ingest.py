@@ -11,7 +11,14 @@ and prints wall-clock seconds, records/s, the ratio to (a) and the peak RSS (VmH
 every process of the run. `--profile N` adds a cProfile of the in-process ingest path
 over N records (top functions by cumulative time).
 
+`--against DIR` times every ingest case a second time with the code of another checkout
+(say `git worktree add /tmp/before main`), alternating the two, and `--rounds N` repeats
+every case N times (medians shown): a before/after comparison from one run, on one set
+of input files, that the machine's drift affects alike. `--jobs ''` leaves out the cases
+that extract every record.
+
     python bench/bench_ingest.py --shared ../shared [--records 30000] [--jobs 1,2] [--profile 1000]
+                                 [--against DIR] [--rounds N]
 """
 from __future__ import annotations
 
@@ -119,13 +126,13 @@ def _load() -> str:
         return "?"
 
 
-def run(cmd: list[str]) -> tuple[float, float, dict[int, int], str]:
+def run(cmd: list[str], cwd: Path = ROOT) -> tuple[float, float, dict[int, int], str]:
     """Wall seconds, CPU seconds (user + sys of the whole process tree), peak RSS (kB)
     per process of the tree, stdout. CPU seconds do not depend on what else the machine
-    is running; wall seconds do."""
+    is running; wall seconds do. `python -m extractor` runs the code of `cwd`."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     peaks: dict[int, int] = {}
     while proc.poll() is None:
         for p in _tree(proc.pid):
@@ -165,6 +172,11 @@ def profile(path: Path, n: int, tmp: Path) -> str:
     return buf.getvalue()
 
 
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default=str(ROOT.parent / "shared"), help="the ../shared folder")
@@ -174,6 +186,9 @@ def main() -> None:
                     help="also time `ingest --jobs 2 --rct-only` on a file where only this share of the "
                          "records are trials (the baseline has about 2%%); 0 skips it")
     ap.add_argument("--profile", type=int, default=0, metavar="N", help="also cProfile N records in-process")
+    ap.add_argument("--against", metavar="DIR", help="also time every ingest case with the code of this "
+                                                     "checkout, alternating with this one")
+    ap.add_argument("--rounds", type=int, default=1, metavar="N", help="time every case N times (medians)")
     ap.add_argument("--reference-only", metavar="FILE", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.reference_only:
@@ -184,6 +199,12 @@ def main() -> None:
     real = Path(args.shared) / "corpus" / "real.xml.gz"
     if not real.is_file():
         raise SystemExit(f"{real}: not found (pass --shared)")
+    codes = [("", ROOT)]
+    if args.against:
+        other = Path(args.against).resolve()
+        if not (other / "extractor" / "__main__.py").is_file():
+            raise SystemExit(f"{other}: not a checkout of this project (no extractor/__main__.py)")
+        codes.append(("[against] ", other))
     tmp = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     try:
         data = tmp / "bench.xml.gz"
@@ -191,36 +212,54 @@ def main() -> None:
         distinct = min(build(real, data, args.records), args.records)
         print(f"input: {args.records:,} records ({distinct:,} distinct abstracts, fresh PMIDs), "
               f"{data.stat().st_size / 1e6:.1f} MB gzipped, built in {time.perf_counter() - t0:.1f} s")
-        py = sys.executable
-        load0 = _load()
-        rows = []
-        ref = run([py, __file__, "--reference-only", str(data)])
-        rows.append(("(a) reference: lxml iterparse, PMID + abstract", args.records, *ref))
-
-        def ingest(label: str, files: list[Path], *opts: str) -> None:
-            db = tmp / f"case{len(rows)}.db"
-            s, cpu, peaks, out = run([py, "-m", "extractor", "ingest", *opts, "--db", str(db), *map(str, files)])
-            rows.append((label, args.records * len(files), s, cpu, peaks, out.splitlines()[-1] if out else ""))
-            db.unlink(missing_ok=True)
-
-        for j in [int(x) for x in args.jobs.split(",") if x]:
-            ingest(f"ingest --jobs {j}", [data], "--jobs", str(j))
+        mixed = [tmp / "mixed1.xml.gz", tmp / "mixed2.xml.gz"]
+        cases: list[tuple[str, list[Path], list[str]]] = [
+            (f"ingest --jobs {j}", [data], ["--jobs", str(j)]) for j in [int(x) for x in args.jobs.split(",") if x]]
         if args.rct_share > 0:
-            mixed = [tmp / "mixed1.xml.gz", tmp / "mixed2.xml.gz"]
             for k, m in enumerate(mixed):
                 build(real, m, args.records, args.rct_share, first_pmid=FIRST_PMID + (k + 1) * 10_000_000)
             share = f"{args.rct_share:.0%} trials"
-            ingest(f"ingest --jobs 1 --rct-only, {share}, 1 file", mixed[:1], "--jobs", "1", "--rct-only")
-            ingest(f"ingest --jobs 2 --rct-only, {share}, 1 file", mixed[:1], "--jobs", "2", "--rct-only")
-            ingest(f"ingest --jobs 2 --rct-only, {share}, 2 files", mixed, "--jobs", "2", "--rct-only")
+            cases += [(f"ingest --jobs 1 --rct-only, {share}, 1 file", mixed[:1], ["--jobs", "1", "--rct-only"]),
+                      (f"ingest --jobs 2 --rct-only, {share}, 1 file", mixed[:1], ["--jobs", "2", "--rct-only"]),
+                      (f"ingest --jobs 2 --rct-only, {share}, 2 files", mixed, ["--jobs", "2", "--rct-only"])]
+        py = sys.executable
+        load0 = _load()
+        timings: dict[str, list[tuple[float, float, dict[int, int], str]]] = {}
+        order = ["(a) reference: lxml iterparse, PMID + abstract"]
+        for _round in range(args.rounds):
+            timings.setdefault(order[0], []).append(run([py, __file__, "--reference-only", str(data)]))
+            for label, files, opts in cases:
+                for tag, code in codes:
+                    db = tmp / "case.db"
+                    key = tag + label
+                    if key not in order:
+                        order.append(key)
+                    timings.setdefault(key, []).append(
+                        run([py, "-m", "extractor", "ingest", *opts, "--db", str(db), *map(str, files)], cwd=code))
+                    for f in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+                        f.unlink(missing_ok=True)
+        n_of = {tag + label: args.records * len(files) for label, files, _o in cases for tag, _c in codes}
+        rows = []
+        for key in order:
+            runs = timings[key]
+            peaks: dict[int, int] = {}
+            for _s, _c, p, _o in runs:  # peak per process position (main first), over the rounds
+                for i, kb in enumerate(kb for _pid, kb in sorted(p.items())):
+                    peaks[i] = max(peaks.get(i, 0), kb)
+            out = runs[-1][3]
+            rows.append((key, n_of.get(key, args.records), _median([r[0] for r in runs]),
+                         _median([r[1] for r in runs]), peaks, out.splitlines()[-1] if out else ""))
+        ref = rows[0]
         print(f"load average before/after: {load0} / {_load()}")
-        print(f"\n{'case':48} {'records':>8} {'wall s':>8} {'rec/s':>8} {'x ref':>7} {'cpu s':>8} {'x ref':>7}  "
+        if args.rounds > 1:
+            print(f"medians of {args.rounds} rounds")
+        print(f"\n{'case':59} {'records':>8} {'wall s':>8} {'rec/s':>8} {'x ref':>7} {'cpu s':>8} {'x ref':>7}  "
               "peak RSS MB per process")
         for label, n, s, cpu, peaks, _out in rows:
-            rss = ", ".join(f"{kb / 1024:.0f}" for _pid, kb in sorted(peaks.items()))
+            rss = ", ".join(f"{kb / 1024:.0f}" for _i, kb in sorted(peaks.items()))
             scale = n / args.records
-            print(f"{label:48} {n:8} {s:8.1f} {n / s:8.0f} {s / (ref[0] * scale):7.1f} {cpu:8.1f} "
-                  f"{cpu / (ref[1] * scale):7.1f}  {rss}")
+            print(f"{label:59} {n:8} {s:8.1f} {n / s:8.0f} {s / (ref[2] * scale):7.1f} {cpu:8.1f} "
+                  f"{cpu / (ref[3] * scale):7.1f}  {rss}")
         print()
         for label, *_rest, out in rows:
             print(f"{label}: {out}")

@@ -61,13 +61,17 @@ class Gate:
         """Pre-filter on the raw <PubmedArticle> element, before an Article is built: False
         only when `keeps` would be False too (no listed publication type, and the hint is in
         none of the texts the title and abstract are made of). It makes --rct-only
-        about 2x faster, since 98% of the baseline stops here."""
-        for pt in record.iter("PublicationType"):
-            if pt.get("UI") in self.publication_types:
-                return True
-        for el in record.iter(*_TEXT_TAGS):
-            if self.hint in "".join(el.itertext()).lower():
-                return True
+        about 2x faster, since 98% of the baseline stops here. One walk over the record
+        for both kinds of element; a text element without markup inside is its .text."""
+        hint, types = self.hint, self.publication_types
+        for el in record.iter("PublicationType", *_TEXT_TAGS):
+            if el.tag == "PublicationType":
+                if el.get("UI") in types:
+                    return True
+            else:
+                text = "".join(el.itertext()) if len(el) else el.text
+                if text and hint in text.lower():
+                    return True
         return False
 
     def keeps(self, article: Article) -> bool:

@@ -19,8 +19,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:  # imported by open_db: sqlite-utils imports pandas (0.3 s) when it is installed
+    import sqlite_utils
 
 from . import store
 from .errors import ExtractorError, ParseError

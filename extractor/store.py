@@ -16,13 +16,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import StoreError
-from .models import Article, Measurement, Trial
 from .views import REPORT_VIEWS
+
+if TYPE_CHECKING:  # sqlite-utils is imported by open_db (it imports pandas, 0.3 s, when installed)
+    import sqlite_utils
+
+    from .models import Article, Measurement, Trial
 
 DEFAULT_DB = "evidence.db"
 
@@ -160,6 +163,8 @@ class Record:
 
 def open_db(path: str | Path = DEFAULT_DB) -> sqlite_utils.Database:
     """Open (creating if needed) a database with the full shape applied, in WAL mode."""
+    import sqlite_utils
+
     conn = sqlite3.connect(str(path), timeout=60, isolation_level=None)
     db = sqlite_utils.Database(conn)
     conn.execute("PRAGMA foreign_keys = ON")

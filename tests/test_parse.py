@@ -266,6 +266,30 @@ def test_truncated_file_yields_whole_records_before_the_break(fixtures_dir: Path
     assert got == ["99900001", "99900002"]
 
 
+_PROLOGUE = b'<?xml version="1.0"?>\n'
+
+
+@pytest.mark.parametrize("data, expected", [
+    (_PROLOGUE + b"<eSearchResult><Count>3</Count><IdList></eSearchResult>", "root element <eSearchResult>"),
+    (_PROLOGUE + b"<!--" + b"padding " * 2000 + b"-->\n<eSearchResult><Count/></eSearchResult>",
+     "root element <eSearchResult>"),
+    (_PROLOGUE + b"<!--" + b"padding " * 2000 + b"-->\n<html><body><p>busy</body></html>", "an HTML page"),
+    (b"<PubmedArticleSet><PubmedArticle><MedlineCitation/></PubmedArticle></PubmedArticleSet>", "without PMID"),
+])
+def test_wrong_root_is_named_whatever_follows_it(data: bytes, expected: str) -> None:
+    """The root is checked before the rest is read: a wrong root is reported as such even
+    when the document breaks later or its start tag comes after a long prologue."""
+    with pytest.raises(ParseError, match=expected):
+        list(iter_records(data))
+
+
+def test_only_children_of_the_root_are_records() -> None:
+    data = (b"<PubmedArticleSet><Other><PubmedArticle><MedlineCitation><PMID>5</PMID></MedlineCitation>"
+            b"</PubmedArticle></Other><DeleteCitation><PMID>6</PMID></DeleteCitation>"
+            b"<PubmedArticleSet/></PubmedArticleSet>")
+    assert list(iter_records(data)) == [Deletion(pmid="6")]
+
+
 def test_missing_file_and_empty_input() -> None:
     with pytest.raises(ParseError, match="cannot open"):
         list(iter_records("/nonexistent/file.xml"))

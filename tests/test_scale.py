@@ -171,6 +171,36 @@ def test_jobs_2_gives_the_same_database_as_jobs_1(tmp_path, clean, inputs):
     assert content(tmp_path / "j2.db") == content(clean)
 
 
+def test_jobs_1_freezes_the_gc_for_the_run_only(tmp_path, inputs, monkeypatch):
+    """In-process extraction runs with the warmed-up objects frozen out of the cyclic GC,
+    and the caller's process gets its GC back as it was (frozen objects stay frozen)."""
+    import gc
+
+    from extractor import parallel
+
+    real = parallel.default_extractor()
+    seen: list[int] = []
+
+    def spy(article):
+        seen.append(gc.get_freeze_count())
+        return real(article)
+
+    monkeypatch.setattr(parallel, "default_extractor", lambda: spy)
+    db = fresh_db(tmp_path / "gc.db")
+    before = gc.get_freeze_count()
+    assert before == 0
+    ingest_paths(db, inputs[:1], jobs=1)
+    assert seen and min(seen) > 0 and gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        mine = gc.get_freeze_count()
+        ingest_paths(db, inputs[:1], jobs=1, force=True)
+        assert gc.get_freeze_count() >= mine
+    finally:
+        gc.unfreeze()
+    db.conn.close()
+
+
 # --- kill and resume ---------------------------------------------------------------------
 
 def _children(pid: int) -> list[int]:
