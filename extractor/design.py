@@ -16,6 +16,7 @@ from .arm_spans import find_arm
 from .design_rules import Cue, DesignRules, finditer_at, lowered, rules
 from .facts import allocation_ratio, n_randomized, phase, registrations, says_randomized, sentences_of
 from .models import Article, Trial
+from .text import WHITESPACE, WORD_GAP
 
 __all__ = ["Arm", "DesignRules", "Frame", "allocation_ratio", "find_arm", "frame", "n_randomized", "phase",
            "registrations", "rules"]
@@ -71,9 +72,6 @@ _LINK_WORDS = re.compile(r"(?i)\b(?:to|either|receive|or|and)\b")
 _TWO_LETTERS = re.compile(r"[A-Za-z]{2}")
 
 
-_SPACES = re.compile(r"\s+")
-
-
 _LEAD_WORD = re.compile(r"(?i)^(?:to|either|receive|with|the|an?|in|or|and|our|their|of)\s+")
 
 
@@ -111,7 +109,7 @@ def _cleaned(part: str) -> tuple[str, tuple[str, ...], str | None, bool]:
     if not _TWO_LETTERS.search(_LINK_WORDS.sub("", s)):
         s = _dose_kept(synonymized)  # the dose is the arm ("2 x 8 Gy")
     s = _PARENTHETICAL.sub("", s)  # remaining parentheticals: abbreviations, kept as aliases
-    s = _SPACES.sub(" ", s).strip(" ,;:-")
+    s = WHITESPACE.sub(" ", s).strip(" ,;:-")
     for _ in range(2):
         before = s
         s = _LEAD_WORD.sub("", s)
@@ -526,9 +524,6 @@ _UNITS = re.compile(r"(?i)\b(?:mg|g|ml|gy|cgy|iu|x|kg|mcg|\u00b5g|\u03bcg|mmol|%
 _LETTER = re.compile(r"[A-Za-z]")
 
 
-_SPACES_HYPHENS = re.compile(r"[\s-]+")
-
-
 def _support(cands: list[_Cand], text: str, results: str = "", low: str | None = None) -> float:
     """How well a candidate arm list fits the abstract: names used in the text, short names
     (`low`: text.lower(), when the caller has it)."""
@@ -542,7 +537,7 @@ def _support(cands: list[_Cand], text: str, results: str = "", low: str | None =
         used = sum(1 for t in toks if low.count(t) >= 2) / len(toks)
         if any(text.count(a) >= 2 for a in c.aliases if len(a) >= 2):
             used = max(used, 1.0) + 0.2  # "arm A", "(PemOx)": defined names the text then uses
-        if len(c.name.split()) >= 2 and _SPACES_HYPHENS.sub(" ", c.name.lower()) in results:
+        if len(c.name.split()) >= 2 and WORD_GAP.sub(" ", c.name.lower()) in results:
             used += 0.3  # RESULTS use this very phrase: the name the abstract gives the group
         score += used - 0.25 * max(0, len(c.name.split()) - 3)
     return score / len(cands)
@@ -597,13 +592,13 @@ def _arms(article: Article, abstract: str, body: str) -> list[Arm]:
     options += [(_historical_arms(body), 0.3)]
     options += [(o, 0.3) for o in _described_groups(methods)]
     options += [(o, 0.4) for o in _listed_interventions(secs)]
-    results = _SPACES_HYPHENS.sub(" ", " ".join(t for lab, t in secs if _RESULTS_LABEL.search(lab or "")).lower())
+    results = WORD_GAP.sub(" ", " ".join(t for lab, t in secs if _RESULTS_LABEL.search(lab or "")).lower())
     body_low = lowered(body)
     scored = [(_support(o, body, results, body_low) + prior, -i, o) for i, (o, prior) in enumerate(options) if len(o) >= 2]
     found = max(scored, key=lambda x: (x[0], x[1]))[2] if scored else _label_arms(body) or _single_arm(title, abstract, body)
     for i in _agrees(from_title, found) or []:
         found[i].control = True  # the arm without the title's "with or without X" is the reference
-    bare = lambda n: _ALONE.sub("", _SPACES_HYPHENS.sub(" ", n.lower()))  # noqa: E731
+    bare = lambda n: _ALONE.sub("", WORD_GAP.sub(" ", n.lower()))  # noqa: E731
     controls = [bare(c.name) for o, _ in options for c in o if c.control]
     for c in found:  # "our standard 10 x 3 Gy" in PURPOSE marks the control of the METHODS list
         low = bare(c.name)
@@ -658,7 +653,7 @@ def _role_pattern(role: str) -> re.Pattern[str]:
 def _role_regimen(role: str, text: str) -> str | None:
     """The regimen the text gives a role ('an experimental ... regimen of A plus B'), if one."""
     m = _role_pattern(role).search(text)
-    return _SPACES.sub(" ", m.group("x")) if m else None
+    return WHITESPACE.sub(" ", m.group("x")) if m else None
 
 
 _ROLE_NAME = re.compile(r"(?i)(?P<role>experimental|investigational|standard|conventional|control)"
@@ -687,7 +682,7 @@ def _name_add_on(found: list[_Cand], body: str) -> None:
         for m in re.finditer(r"(?i)(?<!\w)" + re.escape(c.name) + r"(?!\w)", body):
             tail = rules().add_on_tail.match(body, m.end())
             if tail:
-                extra = _SPACES.sub(" ", tail.group("extra")).strip()
+                extra = WHITESPACE.sub(" ", tail.group("extra")).strip()
                 extra = " ".join(w.lower() if _CAPITALISED_WORD.fullmatch(w) else w for w in extra.split())
                 c.name = f"{c.name} plus {extra}"
                 break

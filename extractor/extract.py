@@ -20,7 +20,7 @@ from .models import Article, Measurement, Trial
 from .nlp import Hit, find_endpoints, is_response, sentences
 from .outcomes import (MEDIAN_OTHER, abbrev_hits, death_like, endpoint_after, nearest_before, outcome_abbrevs,
                        outcome_at, rate_endpoint, rate_names, ratio_endpoint, score_named)
-from .text import fold_case, normalise
+from .text import WHITESPACE, fold_case, normalise
 
 __all__ = ["extract"]
 
@@ -40,7 +40,6 @@ _RATE_WORD = re.compile(r"(?i)\brates?\b|probabilit|estimate")
 
 
 # precompiled: a module-level re.sub/search with a pattern string looks it up in re's cache each call
-_SPACES = re.compile(r"\s+")
 _TIME_AFTER_CUE = re.compile(r"\d|\b(?:at|after|within|by|follow)")
 _SIGN_SPACE = re.compile(r"([<>\u2264\u2265=])\s+")
 _LOWER_WORD = re.compile(r"[a-z]+")
@@ -62,7 +61,7 @@ def _timepoint(m: re.Match[str]) -> str:
 
 
 def _clean_pop(p: str) -> str:
-    return _SPACES.sub(" ", p).strip(" ,;:.")
+    return WHITESPACE.sub(" ", p).strip(" ,;:.")
 
 
 def _frame_population(sent: str) -> str | None:
@@ -365,7 +364,6 @@ def _attribute(sent: str, mentions: list[Mention], ctx: Context, fr: design.Fram
     if last_endpoint is not None:
         ctx.endpoint = last_endpoint
     return items
-
 
 
 def _endpoint_run(sent: str, hits: list[Hit]) -> list[Hit]:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from .design_rules import finditer_at, has_case_folds, lowered, rules
+from .text import WORD_GAP
 
 __all__ = ["allocation_ratio", "n_randomized", "phase", "registrations", "number_starts", "says_randomized", "sentences_of"]
 
@@ -101,15 +102,12 @@ _DIGITS = re.compile(r"\d{1,3}(?:[,\s\xa0]\d{3})+|\d+")
 _NOT_DIGIT = re.compile(r"\D")
 
 
-_WORD_SEP = re.compile(r"[\s-]+")
-
-
 def _to_int(token: str, words: dict[str, int]) -> int | None:
     token = token.strip().lower()
     if _DIGITS.fullmatch(token):
         return int(_NOT_DIGIT.sub("", token))
     total = current = 0
-    for w in _WORD_SEP.split(token):
+    for w in WORD_GAP.split(token):
         if w == "and":
             continue
         v = words.get(w)

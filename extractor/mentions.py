@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from extractor.consistency import log_asymmetry
 from extractor.errors import RuleError
 from extractor.rules import load_rules
-from extractor.text import fold_case, normalise
+from extractor.text import WHITESPACE, WORD_GAP, fold_case, normalise
 
 __all__ = ["Mention", "find_mentions", "in_context", "rules", "compiled"]
 
@@ -214,9 +214,7 @@ def _num(s: str) -> float:
 
 
 # precompiled: a module-level re.sub/split with a pattern string looks it up in re's cache each call
-_WORD_SEP = re.compile(r"[\s-]+")
 _OP_FILLER = re.compile(r"\s+|=|was|of")
-_SPACES = re.compile(r"\s+")
 _CLAUSE_AFTER = re.compile(r"[)\]]*[^.;()\[\]\d]{0,100}")
 _BRACKETED = re.compile(r"\s*\(([^()]*)\)")
 
@@ -227,7 +225,7 @@ def _int(s: str) -> int | None:
         return int(s.replace(",", ""))
     words = compiled().numbers
     total = 0
-    for part in _WORD_SEP.split(s.lower()):
+    for part in WORD_GAP.split(s.lower()):
         if part == "and":
             continue
         if part == "hundred":
@@ -259,7 +257,7 @@ class _Tail:
 
 def _p_text(m: re.Match[str]) -> str:
     op = _OP_FILLER.sub("", m.group("op"))
-    return op + _SPACES.sub("", m.group("val"))
+    return op + WHITESPACE.sub("", m.group("val"))
 
 
 def _ci_at(t: str, pos: int, bare: bool) -> tuple[re.Match[str], bool] | None:

@@ -14,7 +14,7 @@ from typing import Iterator
 from .attribution import PARENS, RATE_CODES, Context, attribution_rules, outcome_words
 from .mentions import Mention
 from .nlp import Hit, find_endpoints
-from .text import literal_spans
+from .text import WHITESPACE, WORD_GAP, literal_spans
 
 
 # "median time from sick leave to return to work" names the same outcome as "time to return to work"
@@ -23,8 +23,6 @@ MEDIAN_OTHER = re.compile(r"(?i)\bmedian\s+(?:time (?:from [a-z -]{3,40}? )?(?P<
 
 
 # precompiled: a module-level re.sub/search with a pattern string looks it up in re's cache each call
-_SPACE_DASH = re.compile(r"[\s-]+")
-_SPACES = re.compile(r"\s+")
 _BLANK = re.compile(r"\s*")
 _CLAUSE_VERB = re.compile(r"[;]|\b(was|were)\b|\d%")
 _RATE_TAIL = re.compile(r"(?i)\s+(?:rates?|proportions?)$")
@@ -53,7 +51,7 @@ def _outcomes_in(text: str) -> tuple[tuple[int, str], ...]:
     r = attribution_rules()
     found = [(m.start(), name) for m, name in outcome_words(text)]
     found += [(m.start("name"), m.group("name").lower()) for m in r.outcome_phrase.finditer(text)]
-    found += [(m.start(), _SPACE_DASH.sub(" ", m.group("name")).lower())  # "PASI 75", "ACR20"
+    found += [(m.start(), WORD_GAP.sub(" ", m.group("name")).lower())  # "PASI 75", "ACR20"
               for m in r.score_outcome.finditer(text)]
     found += rate_names(text)
     return tuple(sorted(found))  # "the proportion of patients achieving ACR20" names its own
@@ -167,7 +165,7 @@ def _named_event(sent: str, h: Hit) -> str | None:
     x = r.named_event.match(sent, h.end)
     if x is None:
         return None
-    name = _SPACES.sub(" ", sent[h.start:x.end()]).lower().replace(">=", "≥")
+    name = WHITESPACE.sub(" ", sent[h.start:x.end()]).lower().replace(">=", "≥")
     return "other:" + name
 
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import re
 
+# shared precompiled patterns: runs of white space, and of white space or hyphens (word gaps)
+WHITESPACE = re.compile(r"\s+")
+WORD_GAP = re.compile(r"[\s-]+")
+
 # decimal marks printed between digits (Lancet "0·38")
 _DECIMAL_DOTS = "\u00b7\u2219\u22c5\u2027\u02d9\u0387"
 # minus signs, hyphens and dashes -> "-"
